@@ -1,0 +1,199 @@
+"""The one contract every recommender in xcatrec follows.
+
+A model is built from the data set's sizes and a frozen config dataclass, trained with :meth:`fit`,
+and then answers :meth:`score` and :meth:`recommend` for the *target* domain. Evaluation code talks to
+nothing else, so every method is measured by the same code.
+
+Transfer is declared, not hidden: :attr:`Recommender.phases` lists the training phases of a method and
+which weights move from one phase to the next; transfer diagnostics read that declaration.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from xcatrec.data.types import CrossDomainDataset, DatasetSizes
+from xcatrec.errors import ConfigError, DataError, UnknownIdError
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One training phase of a method.
+
+    Args:
+        name: Short name, e.g. ``"source-pretrain"``, ``"map"``, ``"target-finetune"``.
+        data: Which data the phase trains on: ``"source"``, ``"target"``, ``"both"`` or ``"overlap"``.
+        moves: Names of the weights handed from this phase to the next (empty for the last phase).
+    """
+
+    name: str
+    data: str
+    moves: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """What :meth:`Recommender.fit` measured: epochs run, seconds per epoch, validation history."""
+
+    epochs: int = 0
+    seconds: float = 0.0
+    seconds_per_epoch: float = 0.0
+    best_epoch: int = 0
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Base of every model config; subclasses add their hyper-parameters as frozen fields."""
+
+    seed: int = 0
+
+    def replace(self, **changes: Any) -> "ModelConfig":
+        """A copy with some fields changed; unknown field names raise :class:`ConfigError`."""
+        names = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ConfigError(f"Unknown option(s) {unknown} for {type(self).__name__}.",
+                              f"Use one of {sorted(names)}.")
+        return type(self)(**{**asdict(self), **changes})
+
+
+class Recommender(ABC):
+    """Base class of all methods.
+
+    Subclasses set :attr:`name`, :attr:`config_class` and :attr:`phases`, implement :meth:`_fit`,
+    :meth:`_score_users` and the weight round trip :meth:`get_state` / :meth:`set_state`.
+
+    Args:
+        sizes: Users and items per domain of the data set the model will be trained on.
+        config: The model's frozen config; ``None`` uses the defaults.
+    """
+
+    name: ClassVar[str] = "base"
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    phases: ClassVar[tuple[Phase, ...]] = (Phase("target", "target"),)
+
+    def __init__(self, sizes: DatasetSizes, config: ModelConfig | None = None) -> None:
+        config = config if config is not None else self.config_class()
+        if not isinstance(config, self.config_class):
+            raise ConfigError(f"{type(self).__name__} needs a {self.config_class.__name__}, "
+                              f"got {type(config).__name__}.", f"Pass {self.config_class.__name__}(...).")
+        self.sizes = sizes
+        self.config = config
+        self.report: FitReport | None = None
+        self._seen: sp.csr_matrix | None = None
+
+    # ---------------------------------------------------------------- training
+    def fit(self, dataset: CrossDomainDataset, *, verbose: bool = False) -> FitReport:
+        """Train on ``dataset`` (its train parts; valid only for model selection). Returns a report."""
+        if dataset.sizes != self.sizes:
+            raise DataError(f"The model was built for {self.sizes} but the data set has {dataset.sizes}.",
+                            "Build the model from dataset.sizes.")
+        self._seen = dataset.matrix("target", "known")
+        self.report = self._fit(dataset, verbose=verbose) or FitReport()
+        return self.report
+
+    @abstractmethod
+    def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport | None:
+        """Method-specific training."""
+
+    # ---------------------------------------------------------------- scoring
+    def score(self, users, items=None) -> np.ndarray:
+        """Scores of target items for ``users`` (higher = more relevant).
+
+        Args:
+            users: 1-D array of user indices.
+            items: ``None`` for all target items (returns ``(n_users, n_target_items)``); a 1-D array
+                for the same items for every user (``(n_users, len(items))``); or a 2-D array with one row
+                of candidate items per user (``(n_users, n_candidates)``).
+        """
+        users = self._check_ids(users, self.sizes.n_users, "user")
+        if items is None:
+            return self._score_users(users)
+        items = np.asarray(items, dtype=np.int64)
+        self._check_ids(items.ravel(), self.sizes.n_target_items, "item")
+        if items.ndim == 2:
+            if items.shape[0] != len(users):
+                raise ValueError("a 2-D items array needs one row per user")
+            return self._score_candidates(users, items)
+        return self._score_users(users)[:, items]
+
+    @abstractmethod
+    def _score_users(self, users: np.ndarray) -> np.ndarray:
+        """Scores of all target items, shape ``(len(users), n_target_items)``, float32."""
+
+    def _score_candidates(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Scores of one candidate row per user; override when a cheaper path exists."""
+        return np.take_along_axis(self._score_users(users), items, axis=1)
+
+    def recommend(self, users, k: int = 10, exclude_seen: bool = True) -> np.ndarray:
+        """Top-``k`` target item indices per user, best first, shape ``(len(users), k)``."""
+        users = self._check_ids(users, self.sizes.n_users, "user")
+        if k < 1:
+            raise ConfigError(f"k must be at least 1, got {k}.", "Pass --k 10, for example.")
+        k = min(k, self.sizes.n_target_items)
+        scores = self._score_users(users).astype(np.float32, copy=True)
+        if exclude_seen and self._seen is not None:
+            sub = self._seen[users]
+            rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
+            scores[rows, sub.indices] = -np.inf
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+        return np.take_along_axis(top, order, axis=1)
+
+    @staticmethod
+    def _check_ids(ids, n: int, kind: str) -> np.ndarray:
+        arr = np.atleast_1d(np.asarray(ids))
+        if arr.dtype.kind not in "iu":
+            raise UnknownIdError(f"{kind} ids must be integer indices, got dtype {arr.dtype}.",
+                                 f"Translate raw ids with dataset.users.index(...) first.")
+        if arr.size and (arr.min() < 0 or arr.max() >= n):
+            bad = arr[(arr < 0) | (arr >= n)][0]
+            raise UnknownIdError(f"Unknown {kind} index {int(bad)}: the model knows {n} {kind}s.",
+                                 f"Pass {kind} indices in [0, {n}).")
+        return arr.astype(np.int64)
+
+    # ---------------------------------------------------------------- persistence
+    @abstractmethod
+    def get_state(self) -> dict[str, np.ndarray]:
+        """All learned arrays by name (what :meth:`save` writes)."""
+
+    @abstractmethod
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore arrays produced by :meth:`get_state`."""
+
+    def save(self, path: str | Path) -> None:
+        """Write config, sizes, seen items and weights to ``path`` (a folder)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {"method": self.name, "config": asdict(self.config), "sizes": asdict(self.sizes)}
+        (path / "model.json").write_text(json.dumps(meta, indent=2))
+        state = dict(self.get_state())
+        if self._seen is not None:
+            state["__seen_indptr"], state["__seen_indices"] = self._seen.indptr, self._seen.indices
+        np.savez(path / "weights.npz", **state)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Recommender":
+        """Rebuild a model written by :meth:`save`."""
+        path = Path(path)
+        meta = json.loads((path / "model.json").read_text())
+        if meta["method"] != cls.name:
+            raise ConfigError(f"{path} holds a {meta['method']!r} model, not {cls.name!r}.",
+                              f"Load it with the {meta['method']!r} class.")
+        model = cls(DatasetSizes(**meta["sizes"]), cls.config_class(**meta["config"]))
+        with np.load(path / "weights.npz") as npz:
+            state = {k: npz[k] for k in npz.files}
+        if "__seen_indptr" in state:
+            indptr, indices = state.pop("__seen_indptr"), state.pop("__seen_indices")
+            model._seen = sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr),
+                                        shape=(model.sizes.n_users, model.sizes.n_target_items))
+        model.set_state(state)
+        return model
