@@ -143,7 +143,8 @@ class Domain:
 
     ``train`` is what models fit on; ``valid`` is carved out of the original training data for model
     selection and early stopping; ``test`` is the held-out evaluation data. ``known`` (train + valid)
-    is what a model may exclude when it ranks items for the test split.
+    is what a model may exclude when it ranks items for the test split. ``images`` optionally holds one
+    28x28x1 grayscale picture per item (float32 in [0, 1]); only the synthetic marketplace has them.
     """
 
     name: str
@@ -151,6 +152,7 @@ class Domain:
     train: Interactions
     valid: Interactions
     test: Interactions
+    images: np.ndarray | None = None
 
     @property
     def n_items(self) -> int:
