@@ -69,7 +69,9 @@ class Recommender(ABC):
     """Base class of all methods.
 
     Subclasses set :attr:`name`, :attr:`config_class` and :attr:`phases`, implement :meth:`_fit`,
-    :meth:`_score_users` and the weight round trip :meth:`get_state` / :meth:`set_state`.
+    :meth:`_score_users` and the weight round trip :meth:`get_state` / :meth:`set_state`. A method that
+    moves weights between phases stores a copy of each moved array in :attr:`transferred` under the
+    same name that :meth:`get_state` uses, so the transfer amount can be measured.
 
     Args:
         sizes: Users and items per domain of the data set the model will be trained on.
@@ -89,6 +91,9 @@ class Recommender(ABC):
         self.config = config
         self.report: FitReport | None = None
         self._seen: sp.csr_matrix | None = None
+        #: Weights as they were handed from one phase to the next (name -> copy of the array at the
+        #: moment of transfer). Transfer methods fill it; diagnostics compare it with get_state().
+        self.transferred: dict[str, np.ndarray] = {}
 
     # ---------------------------------------------------------------- training
     def fit(self, dataset: CrossDomainDataset, *, verbose: bool = False) -> FitReport:
