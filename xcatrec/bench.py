@@ -1,0 +1,176 @@
+"""The benchmark: methods x seeds x scenarios from one JSON config, one command.
+
+``python -m xcatrec bench configs/bench-quick.json`` writes, under ``--out-dir``:
+
+* ``records.json`` / ``records.csv``: every metric of every run (tidy, labelled);
+* ``summary.csv``: mean and 95% interval over seeds, paired t-tests against the scenario's target-only
+  baseline and against popularity, seconds per epoch and peak memory;
+* ``summary.md``: the same as Markdown tables, one per scenario, with the command, commit and date.
+
+Config format (JSON)::
+
+    {"seeds": [0, 1, 2], "ks": [10],
+     "methods": {"bpr-mf": {"epochs": 30}, "popularity": {}},
+     "scenarios": [{"name": "elec-cloth-warm", "dataset": "amazon-elec-cloth", "source": "elec",
+                    "target": "cloth", "split": "published", "protocols": ["full", "sampled-999"],
+                    "methods": ["popularity", "bpr-mf"], "target_only": "bpr-mf"}]}
+
+A scenario's ``methods`` picks from the top-level ``methods`` (name -> options); ``options`` inside a
+scenario override them for that scenario (``{"method": {"field": value}}``); ``data`` passes extra
+options to the loader (e.g. ``{"rho": 0.5}`` for the synthetic marketplace).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xcatrec.errors import ConfigError
+from xcatrec.experiment import RunSpec, log, run_seeds
+
+SCENARIO_KEYS = {"name", "dataset", "source", "target", "split", "beta", "protocols", "methods",
+                 "target_only", "options", "data", "seeds"}
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read and validate a benchmark config; errors name the key and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Benchmark config {str(path)!r} does not exist.",
+                          "Pass a JSON file such as configs/bench-quick.json.")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path} is not valid JSON ({err}).", "Fix the JSON syntax.") from None
+    for key in ("methods", "scenarios"):
+        if key not in config:
+            raise ConfigError(f"{path} has no {key!r}.", "See the format in `python -m xcatrec bench --help`.")
+    from xcatrec.models import METHODS
+
+    unknown = sorted(set(config["methods"]) - set(METHODS))
+    if unknown:
+        raise ConfigError(f"Unknown method(s) {unknown} in {path}.", f"Use names from {sorted(METHODS)}.")
+    for scenario in config["scenarios"]:
+        extra = sorted(set(scenario) - SCENARIO_KEYS)
+        if extra:
+            raise ConfigError(f"Unknown key(s) {extra} in scenario {scenario.get('name')!r}.",
+                              f"Use keys from {sorted(SCENARIO_KEYS)}.")
+        missing = sorted(set(scenario.get("methods", [])) - set(config["methods"]))
+        if missing:
+            raise ConfigError(f"Scenario {scenario.get('name')!r} uses method(s) {missing} that the config "
+                              "does not define.", "Add them under the top-level 'methods'.")
+    return config
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_scenario(scenario: dict[str, Any], config: dict[str, Any], *, verbose: bool) -> list[dict]:
+    """All methods x seeds of one scenario; returns tidy records labelled with the scenario name."""
+    from xcatrec.data import load_dataset
+
+    names = scenario.get("methods", list(config["methods"]))
+    overrides = scenario.get("options", {})
+    specs = [RunSpec(m, {**config["methods"][m], **overrides.get(m, {})},
+                     tuple(scenario.get("protocols", ["full"])), tuple(config.get("ks", [10])))
+             for m in names]
+    data_opts = dict(scenario.get("data", {}))
+
+    def load(seed: int):
+        return load_dataset(scenario["dataset"], source=scenario.get("source"), target=scenario.get("target"),
+                            split=scenario.get("split"), beta=scenario.get("beta", 0.2), seed=seed, **data_opts)
+
+    seeds = scenario.get("seeds", config.get("seeds", [0, 1, 2]))
+    log(f"== scenario {scenario['name']}: {len(specs)} methods x {len(seeds)} seeds", verbose=verbose)
+    return run_seeds(load, specs, seeds, verbose=verbose, labels={"scenario": scenario["name"]},
+                     measure_memory=True)
+
+
+def summarize_bench(records: list[dict], config: dict[str, Any]) -> pd.DataFrame:
+    """Summary rows per scenario: quality with paired tests, joined with cost columns."""
+    from xcatrec.evaluation import summarize
+
+    frame = pd.DataFrame(records)
+    parts = []
+    for scenario in config["scenarios"]:
+        rows = frame[frame["scenario"] == scenario["name"]]
+        if rows.empty:
+            continue
+        quality = rows[rows["protocol"] != "cost"]
+        cost = rows[rows["protocol"] == "cost"].pivot_table(index="method", columns="metric", values="value",
+                                                            aggfunc="median")
+        methods = set(quality["method"])
+        target_only = scenario.get("target_only", "bpr-mf")
+        summary = summarize(quality, baseline=target_only if target_only in methods else None)
+        summary = summary.rename(columns={"delta": "delta_vs_target_only", "rel_delta": "rel_vs_target_only",
+                                          "p_value": "p_vs_target_only"})
+        if "popularity" in methods:
+            pop = summarize(quality, baseline="popularity")
+            keys = [c for c in summary.columns if c in pop.columns and c not in
+                    ("mean", "ci_low", "ci_high", "n_seeds", "delta", "rel_delta", "p_value")]
+            summary = summary.merge(pop[keys + ["rel_delta", "p_value"]].rename(
+                columns={"rel_delta": "rel_vs_popularity", "p_value": "p_vs_popularity"}), on=keys, how="left")
+        summary = summary.merge(cost, left_on="method", right_index=True, how="left")
+        summary.insert(0, "scenario", scenario["name"])
+        parts.append(summary)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def render_markdown(summary: pd.DataFrame, *, command: str) -> str:
+    """Markdown report: provenance header and one table per scenario and protocol."""
+    lines = [f"# xcatrec benchmark", "", f"- command: `{command}`", f"- commit: {_git_commit()}",
+             f"- date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M UTC}",
+             "- mean and 95% t-interval over seeds; p: paired t-test over seeds", ""]
+    cols = ["method", "mean", "ci", "rel_vs_target_only", "p_vs_target_only", "rel_vs_popularity",
+            "p_vs_popularity", "seconds_per_epoch", "fit_seconds", "peak_mb"]
+    for (scenario, protocol, metric, k), rows in summary.groupby(["scenario", "protocol", "metric", "k"],
+                                                                 dropna=False, sort=False):
+        label = f"{metric}@{int(k)}" if pd.notna(k) else metric
+        lines += [f"## {scenario}: {protocol}, {label}", "", "| " + " | ".join(cols) + " |",
+                  "|" + "---|" * len(cols)]
+        for _, r in rows.sort_values("mean", ascending=protocol == "ratings").iterrows():
+            half = (r["ci_high"] - r["ci_low"]) / 2 if pd.notna(r.get("ci_high")) else float("nan")
+            cells = [r["method"], f"{r['mean']:.4f}", f"±{half:.4f}"]
+            for c in cols[3:]:
+                v = r.get(c, float("nan"))
+                cells.append("" if pd.isna(v) else (f"{v:+.1%}" if c.startswith("rel") else
+                                                     f"{v:.3g}" if c.startswith("p_") else f"{v:.2f}"))
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def run_bench(config_path: str | Path, *, out_dir: str | Path = "results", verbose: bool = True) -> pd.DataFrame:
+    """Run a benchmark config and write its results; returns the summary table."""
+    config = load_config(config_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    records: list[dict] = []
+    for scenario in config["scenarios"]:
+        records += run_scenario(scenario, config, verbose=verbose)
+        _write(out / "records.json", json.dumps(records, indent=1))  # partial results survive a crash
+    pd.DataFrame(records).to_csv(out / "records.csv", index=False)
+    summary = summarize_bench(records, config)
+    summary.to_csv(out / "summary.csv", index=False)
+    command = "python -m xcatrec bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else [str(config_path)])
+    _write(out / "summary.md", render_markdown(summary, command=command))
+    log(f"wrote {out / 'summary.md'}", verbose=verbose)
+    return summary
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
