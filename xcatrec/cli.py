@@ -129,7 +129,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
     if args.data_command == "list":
         for name, spec in DATASETS.items():
-            print(f"{name}: domains {', '.join(spec.domains)}; {spec.citation}")
+            print(f"{name}: domains {', '.join(spec.domain_names)}; {spec.description}")
         return 0
     if args.data_command == "fetch":
         root = fetch(args.dataset, data_dir=args.data_dir, progress=True)

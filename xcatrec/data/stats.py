@@ -1,0 +1,31 @@
+"""Summary statistics of a cross-domain data set, one row per domain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from xcatrec.data.splits import pooled
+from xcatrec.data.types import CrossDomainDataset
+
+
+def dataset_stats(ds: CrossDomainDataset) -> pd.DataFrame:
+    """One row per domain (source, then target) describing its size and split.
+
+    Columns: ``role``, ``domain``, ``users`` (users with any row in the domain), ``items`` (vocabulary
+    size), ``train``, ``valid``, ``test`` (rows), ``density`` (distinct user-item pairs over
+    ``users * items``), ``overlap_users`` (users with history in both domains, the same in both rows)
+    and ``cold_users`` (target users whose history is hidden by a cold-start split).
+    """
+    rows = []
+    for role in ("source", "target"):
+        dom = ds.domain(role)
+        inter, _ = pooled(dom)
+        users = np.unique(inter.users)
+        pairs = np.unique(inter.users * np.int64(max(dom.n_items, 1)) + inter.items).size
+        cells = len(users) * dom.n_items
+        rows.append({"role": role, "domain": dom.name, "users": len(users), "items": dom.n_items,
+                     "train": len(dom.train), "valid": len(dom.valid), "test": len(dom.test),
+                     "density": pairs / cells if cells else 0.0, "overlap_users": int(ds.overlap.sum()),
+                     "cold_users": len(ds.cold_users) if role == "target" else 0})
+    return pd.DataFrame(rows)
