@@ -95,3 +95,12 @@ def test_load_dataset_passes_options_and_direction():
 def test_bad_options(options, needle):
     with pytest.raises(ConfigError, match=needle):
         load_dataset("synthetic", **options)
+
+
+def test_item_images_survive_every_split():
+    from xcatrec.data import load_dataset
+
+    for split in ("loo", "random", "cold-start"):
+        ds = load_dataset("synthetic", split=split, n_users=200, n_source_items=40, n_target_items=30)
+        assert ds.source.images.shape == (40, 28, 28, 1), split
+        assert ds.target.images.shape == (30, 28, 28, 1), split

@@ -11,6 +11,8 @@ Every function returns a new data set and records its settings in ``info``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from collections.abc import Sequence
 
 import numpy as np
@@ -75,7 +77,7 @@ def unsplit(ds: CrossDomainDataset) -> CrossDomainDataset:
         dom = ds.domain(role)
         rows, _ = pooled(dom)
         empty = rows.subset(np.zeros(len(rows), bool))
-        parts[role] = Domain(dom.name, dom.items, rows, empty, empty)
+        parts[role] = replace(dom, train=rows, valid=empty, test=empty)
     return rebuild(ds, source=parts["source"], target=parts["target"], split="none",
                    cold_users=np.zeros(0, np.int64))
 
@@ -89,7 +91,7 @@ def _row_split(ds: CrossDomainDataset, domains: Sequence[str], name: str, pick, 
         rows, _ = pooled(dom)
         test = pick(rows, np.random.default_rng([seed, BOTH.index(role)]), dom)
         empty = rows.subset(np.zeros(len(rows), bool))
-        new[role] = Domain(dom.name, dom.items, rows.subset(~test), empty, rows.subset(test))
+        new[role] = replace(dom, train=rows.subset(~test), valid=empty, test=rows.subset(test))
     cold = np.zeros(0, np.int64) if "target" in new else None
     return rebuild(ds, source=new.get("source"), target=new.get("target"), split=name, cold_users=cold,
                    split_seed=seed, split_domains=list(domains), **info)
@@ -185,8 +187,8 @@ def cold_start(ds: CrossDomainDataset, *, beta: float = 0.2, seed: int = 0) -> C
     rows, part = pooled(ds.target)
     is_cold = np.isin(rows.users, cold)
     dom = ds.target
-    target = Domain(dom.name, dom.items, rows.subset(~is_cold & (part != VALID)),
-                    rows.subset(~is_cold & (part == VALID)), rows.subset(is_cold))
+    target = replace(dom, train=rows.subset(~is_cold & (part != VALID)),
+                     valid=rows.subset(~is_cold & (part == VALID)), test=rows.subset(is_cold))
     base = ds.info.get("base_split", ds.split) if ds.split == "cold-start" else ds.split
     return rebuild(ds, target=target, split="cold-start", cold_users=cold, beta=beta, cold_seed=seed,
                    n_overlap=len(overlap), base_split=base)

@@ -182,17 +182,18 @@ def make_synthetic(config: SyntheticConfig | None = None) -> SyntheticMarketplac
     active_src[order[n_both:][rest % 2 == 0]] = True
     active_tgt[order[n_both:][rest % 2 == 1]] = True
     domains = []
-    for role, m, mean, active, t, p in zip(("source", "target"), n_items, (cfg.source_per_user, cfg.target_per_user),
-                                           (active_src, active_tgt), true, pops):
+    images = [render_items(v, rng, cfg.image_noise) if cfg.images else None for v in attrs]
+    for role, m, mean, active, t, p, pictures in zip(("source", "target"), n_items,
+                                                     (cfg.source_per_user, cfg.target_per_user),
+                                                     (active_src, active_tgt), true, pops, images):
         counts = np.where(active, np.minimum(1 + rng.poisson(mean - 1, n), m), 0)
         users, items = _sample(t, np.log(p), counts, cfg.temperature, rng)
         times = 1_400_000_000 + rng.integers(0, 365 * 86_400, len(users))
         rows = Interactions(users, items, timestamps=times)
         empty = rows.subset(np.zeros(len(rows), bool))
-        domains.append(Domain(role, Vocab.range(m, "item"), rows, empty, empty))
+        domains.append(Domain(role, Vocab.range(m, "item"), rows, empty, empty, images=pictures))
     ds = CrossDomainDataset("synthetic", Vocab.range(n, "user"), domains[0], domains[1], "none",
                             info={"dataset": "synthetic", "seed": cfg.seed, "synthetic": asdict(cfg)})
     ds = carve_validation(leave_one_out(ds, seed=cfg.seed), seed=cfg.seed)
-    images = [render_items(v, rng, cfg.image_noise) if cfg.images else None for v in attrs]
     return SyntheticMarketplace(cfg, ds, true[0], true[1], tastes[0], tastes[1], attrs[0], attrs[1],
                                 pops[0], pops[1], images[0], images[1])

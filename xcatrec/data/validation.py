@@ -11,6 +11,8 @@ methods that early-stop a source pre-training phase.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -38,7 +40,7 @@ def carve_validation(ds: CrossDomainDataset, *, seed: int = 0,
         known = dom.train.concat(dom.valid)
         from_end, count = rank_from_end(known, np.random.default_rng([seed, 100 + BOTH.index(role)]))
         valid = (from_end == 0) & (count >= 2)
-        new[role] = Domain(dom.name, dom.items, known.subset(~valid), known.subset(valid), dom.test)
+        new[role] = replace(dom, train=known.subset(~valid), valid=known.subset(valid))
     return rebuild(ds, source=new.get("source"), target=new.get("target"), valid="loo", valid_seed=seed,
                    valid_domains=list(domains))
 
@@ -80,5 +82,5 @@ def user_kfold(ds: CrossDomainDataset, *, k: int = 5, seed: int = 0
     held = (from_end == 0) & (count >= 2)
     for f, fold_users in enumerate(folds):
         valid = held & np.isin(known.users, fold_users)
-        target = Domain(dom.name, dom.items, known.subset(~valid), known.subset(valid), dom.test)
+        target = replace(dom, train=known.subset(~valid), valid=known.subset(valid))
         yield f, rebuild(ds, target=target, fold=f, k=int(k), kfold_seed=seed, valid="user-kfold")
