@@ -1,0 +1,47 @@
+"""All recommendation methods behind one contract (:class:`xcatrec.models.base.Recommender`).
+
+Methods are looked up in the explicit registry :data:`METHODS` (no import by string). Build one with
+:func:`make_model`, which turns keyword options into the method's frozen config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from xcatrec.data.types import DatasetSizes
+from xcatrec.errors import ConfigError
+from xcatrec.models.base import FitReport, ModelConfig, Phase, Recommender
+from xcatrec.models.bpr_mf import BPRMF, BPRMFConfig
+from xcatrec.models.popularity import Popularity, PopularityConfig
+from xcatrec.models.train_config import TrainConfig
+
+METHODS: dict[str, type[Recommender]] = {
+    "popularity": Popularity,
+    "bpr-mf": BPRMF,
+}
+
+
+def make_model(method: str, sizes: DatasetSizes, **options: Any) -> Recommender:
+    """Build the method named ``method`` for a data set of ``sizes``, with config fields ``options``.
+
+    Args:
+        method: A key of :data:`METHODS`, e.g. ``"bpr-mf"``.
+        sizes: ``dataset.sizes`` of the data set the model will be trained on.
+        **options: Fields of the method's config (e.g. ``epochs=5, dim=32, seed=1``).
+
+    Raises:
+        ConfigError: Unknown method or unknown option, naming the valid ones.
+    """
+    cls = METHODS.get(method)
+    if cls is None:
+        raise ConfigError(f"Unknown method {method!r}.", f"Use one of {sorted(METHODS)}.")
+    names = sorted(f.name for f in fields(cls.config_class))
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise ConfigError(f"Unknown option(s) {unknown} for method {method!r}.", f"Use one of {names}.")
+    return cls(sizes, cls.config_class(**options))
+
+
+__all__ = ["METHODS", "make_model", "Recommender", "ModelConfig", "TrainConfig", "FitReport", "Phase",
+           "Popularity", "PopularityConfig", "BPRMF", "BPRMFConfig"]
