@@ -13,12 +13,19 @@ from xcatrec.data.types import DatasetSizes
 from xcatrec.errors import ConfigError
 from xcatrec.models.base import FitReport, ModelConfig, Phase, Recommender
 from xcatrec.models.bpr_mf import BPRMF, BPRMFConfig
+from xcatrec.models.cross_itemknn import CrossItemKNN, CrossItemKNNConfig, SourceOnlyKNN
+from xcatrec.models.itemknn import ItemKNN, ItemKNNConfig
 from xcatrec.models.popularity import Popularity, PopularityConfig
+from xcatrec.models.seed_cnn import SeedCNN, SeedCNNConfig
 from xcatrec.models.train_config import TrainConfig
 
 METHODS: dict[str, type[Recommender]] = {
     "popularity": Popularity,
     "bpr-mf": BPRMF,
+    "itemknn": ItemKNN,
+    "cross-itemknn": CrossItemKNN,
+    "source-only": SourceOnlyKNN,
+    "seed-cnn": SeedCNN,
 }
 
 
@@ -44,4 +51,5 @@ def make_model(method: str, sizes: DatasetSizes, **options: Any) -> Recommender:
 
 
 __all__ = ["METHODS", "make_model", "Recommender", "ModelConfig", "TrainConfig", "FitReport", "Phase",
-           "Popularity", "PopularityConfig", "BPRMF", "BPRMFConfig"]
+           "Popularity", "PopularityConfig", "BPRMF", "BPRMFConfig", "ItemKNN", "ItemKNNConfig",
+           "CrossItemKNN", "CrossItemKNNConfig", "SourceOnlyKNN", "SeedCNN", "SeedCNNConfig"]
