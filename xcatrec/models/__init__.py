@@ -13,10 +13,18 @@ from xcatrec.data.types import DatasetSizes
 from xcatrec.errors import ConfigError
 from xcatrec.models.base import FitReport, ModelConfig, Phase, Recommender
 from xcatrec.models.bpr_mf import BPRMF, BPRMFConfig
+from xcatrec.models.cmf import CMF, CMFConfig
+from xcatrec.models.conet import CoNet, CoNetConfig
 from xcatrec.models.cross_itemknn import CrossItemKNN, CrossItemKNNConfig, SourceOnlyKNN
+from xcatrec.models.dann import DANN, DANNConfig
+from xcatrec.models.emcdr import EMCDR, EMCDRConfig
+from xcatrec.models.finetune import Finetune, FinetuneConfig
+from xcatrec.models.item_mean import ItemMean, ItemMeanConfig
 from xcatrec.models.itemknn import ItemKNN, ItemKNNConfig
 from xcatrec.models.popularity import Popularity, PopularityConfig
+from xcatrec.models.ptupcdr import PTUPCDR, PTUPCDRConfig
 from xcatrec.models.seed_cnn import SeedCNN, SeedCNNConfig
+from xcatrec.models.shared_bottom import SharedBottom, SharedBottomConfig
 from xcatrec.models.train_config import TrainConfig
 
 METHODS: dict[str, type[Recommender]] = {
@@ -26,6 +34,14 @@ METHODS: dict[str, type[Recommender]] = {
     "cross-itemknn": CrossItemKNN,
     "source-only": SourceOnlyKNN,
     "seed-cnn": SeedCNN,
+    "finetune": Finetune,
+    "shared-bottom": SharedBottom,
+    "cmf": CMF,
+    "emcdr": EMCDR,
+    "ptupcdr": PTUPCDR,
+    "conet": CoNet,
+    "dann": DANN,
+    "item-mean": ItemMean,
 }
 
 
@@ -52,4 +68,7 @@ def make_model(method: str, sizes: DatasetSizes, **options: Any) -> Recommender:
 
 __all__ = ["METHODS", "make_model", "Recommender", "ModelConfig", "TrainConfig", "FitReport", "Phase",
            "Popularity", "PopularityConfig", "BPRMF", "BPRMFConfig", "ItemKNN", "ItemKNNConfig",
-           "CrossItemKNN", "CrossItemKNNConfig", "SourceOnlyKNN", "SeedCNN", "SeedCNNConfig"]
+           "CrossItemKNN", "CrossItemKNNConfig", "SourceOnlyKNN", "SeedCNN", "SeedCNNConfig",
+           "Finetune", "FinetuneConfig", "SharedBottom", "SharedBottomConfig", "CMF", "CMFConfig", "EMCDR",
+           "EMCDRConfig", "PTUPCDR", "PTUPCDRConfig", "CoNet", "CoNetConfig", "DANN", "DANNConfig", "ItemMean",
+           "ItemMeanConfig"]

@@ -1,0 +1,157 @@
+"""CoNet: the model contract, numpy scoring equal to the Keras towers, learning, and the cross units."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+
+from conformance import RecommenderConformance
+from xcatrec.data import load_dataset
+from xcatrec.errors import ConfigError
+from xcatrec.evaluation import evaluate
+from xcatrec.evaluation.transfer import transfer_amount
+from xcatrec.models.conet import CoNet, CoNetConfig, build_conet_net, history_mean_numpy
+
+
+def small_market():
+    """A related marketplace (rho = 1) whose cold-start users have only source history."""
+    return load_dataset("synthetic", split="cold-start", beta=0.5, seed=0, rho=1.0, n_users=400,
+                        n_source_items=120, n_target_items=120, images=False)
+
+
+class RandomScores:
+    """Uniform random scores: the floor a model that learned anything must clear."""
+
+    def __init__(self, n_items: int) -> None:
+        self.n_items = n_items
+
+    def score(self, users, items=None):
+        return np.random.default_rng(0).random((len(users), self.n_items)).astype(np.float32)
+
+
+class TestCoNet(RecommenderConformance):
+    model_class = CoNet
+
+    def make_config(self):
+        return CoNetConfig(epochs=2, batch_size=1024, negatives=2, valid_users=200, seed=0)
+
+    def make_dataset(self):
+        return small_market()
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def keras_net(cls, fitted):
+        """A fresh network built like the model's: its initial arrays, then the network itself."""
+        model, dataset = fitted
+        net = build_conet_net(dataset.sizes, model.config, dataset.matrix("source", "train"),
+                              dataset.matrix("target", "train"))
+        return net.state(), net
+
+    def test_learns_for_cold_start_users(self, fitted):
+        model, dataset = fitted
+        assert len(dataset.cold_users) > 0
+        assert not np.isin(dataset.target.train.users, dataset.cold_users).any()
+        got = evaluate(model, dataset)["ndcg@10"]  # test users of this split are the cold users
+        floor = evaluate(RandomScores(dataset.target.n_items), dataset)["ndcg@10"]
+        assert got > 2 * floor and got > floor + 0.05, (got, floor)
+
+    def test_numpy_scores_equal_the_keras_towers(self, fitted, keras_net):
+        model, dataset = fitted
+        users = np.array([0, 3, 7, 11, 200, 399])
+        items = np.array([0, 5, 17, 60, 99, 119])
+        net = keras_net[1]
+        net.assign(model.get_state())
+        out = net({"user": users, "item": items, "label": np.zeros(6, np.float32),
+                                       "is_target": np.ones(6, bool)})
+        np.testing.assert_allclose(model.score(users)[np.arange(6), items], out["logit"].numpy(), rtol=1e-4, atol=1e-5)
+
+    def test_refresh_sets_profiles_to_history_means(self, fitted, keras_net):
+        model, dataset = fitted
+        net = keras_net[1]
+        net.assign(model.get_state())
+        net.refresh_profiles()  # what happens at the start of every epoch
+        source = dataset.matrix("source", "train")
+        expected = history_mean_numpy(source, model.get_state()["source_item_embedding"])
+        np.testing.assert_allclose(net.state()["source_profile"], expected, rtol=1e-5, atol=1e-7)
+        counts = np.diff(source.indptr)
+        user = int(np.flatnonzero(counts > 1)[0])
+        items = source.indices[source.indptr[user]:source.indptr[user + 1]]
+        np.testing.assert_allclose(expected[user], model.get_state()["source_item_embedding"][items].mean(0),
+                                   rtol=1e-5, atol=1e-7)
+
+    def test_transferred_holds_the_cross_units_at_initialisation(self, fitted, keras_net):
+        model, dataset = fitted
+        assert self.model_class.phases[0].moves == ("cross",)
+        assert sorted(model.transferred) == ["cross/layer_1", "cross/layer_2"]
+        fresh = keras_net[0]
+        final = model.get_state()
+        for name, before in model.transferred.items():
+            np.testing.assert_array_equal(before, fresh[name])  # same seed -> the very initial H
+            assert not np.allclose(before, final[name])  # joint training moved the cross units
+        table = transfer_amount(model)
+        assert list(table["layer"]) == ["cross/layer_1", "cross/layer_2"]
+        assert (table["l2"] > 0).all()
+
+    def test_source_history_reaches_target_scores_only_through_the_cross_units(self, fitted):
+        model, _ = fitted
+        users = np.arange(0, 400, 40)
+        state = model.get_state()
+        other = dict(state, source_profile=np.zeros_like(state["source_profile"]))
+
+        def scores(weights):
+            probe = CoNet(model.sizes, model.config)
+            probe.set_state(weights)
+            return probe.score(users)
+
+        assert not np.allclose(scores(state), scores(other))
+        no_cross = {k: np.zeros_like(v) if k.startswith("cross/") else v for k, v in state.items()}
+        no_cross_other = dict(no_cross, source_profile=other["source_profile"])
+        np.testing.assert_array_equal(scores(no_cross), scores(no_cross_other))
+
+    def test_candidate_scores_match_full_scores_in_blocks(self, fitted):
+        import xcatrec.models.conet as conet
+
+        model, dataset = fitted
+        users = np.arange(50)
+        full = model.score(users)
+        cand = np.random.default_rng(1).integers(0, dataset.target.n_items, size=(50, 33))
+        old = conet._PAIRS_PER_BLOCK
+        conet._PAIRS_PER_BLOCK = 100  # force many small blocks
+        try:
+            model._fused = None
+            np.testing.assert_allclose(model.score(users), full, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(model.score(users, cand), np.take_along_axis(full, cand, 1), rtol=1e-5, atol=1e-6)
+        finally:
+            conet._PAIRS_PER_BLOCK = old
+
+
+def test_config_validation_and_json_round_trip():
+    with pytest.raises(ConfigError, match="hidden"):
+        CoNetConfig(hidden=(16,))
+    with pytest.raises(ConfigError, match="hidden"):
+        CoNetConfig(hidden=(16, 0))
+    with pytest.raises(ConfigError, match="negatives"):
+        CoNetConfig(negatives=0)
+    with pytest.raises(ConfigError, match="source_weight"):
+        CoNetConfig(source_weight=-1.0)
+    config = CoNetConfig(hidden=(16, 8, 4))
+    back = CoNetConfig(**json.loads(json.dumps(asdict(config))))  # tuples come back as lists
+    assert back == config and back.hidden == (16, 8, 4)
+
+
+def test_history_mean_by_hand():
+    import scipy.sparse as sp
+
+    table = np.array([[1.0, 0.0], [0.0, 2.0], [4.0, 4.0]], np.float32)
+    # user 0: items 0 and 2 (item 2 twice: duplicates count once); user 1: nothing; user 2: item 1
+    matrix = sp.csr_matrix((np.ones(4), ([0, 0, 0, 2], [0, 2, 2, 1])), shape=(3, 3))
+    np.testing.assert_allclose(history_mean_numpy(matrix, table), [[2.5, 2.0], [0.0, 0.0], [0.0, 2.0]])
+
+
+def test_unfitted_model_refuses_to_score():
+    dataset = small_market()
+    with pytest.raises(ConfigError, match="not been trained"):
+        CoNet(dataset.sizes).score([0])

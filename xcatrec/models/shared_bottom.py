@@ -1,0 +1,318 @@
+"""Shared bottom: one network for both categories, trained jointly with ``L = L_source + lambda L_target``.
+
+The design's central three-level model, a shared-bottom multi-task network (Caruana, "Multitask
+Learning", Machine Learning 28, 1997; the shared-bottom baseline of Ma et al., "Modeling Task
+Relationships in Multi-task Learning with Multi-gate Mixture-of-Experts", KDD 2018) with one task per
+category. *Bottom*: a user embedding shared by both domains and shared dense layers, the "feature
+extractor shared by both categories", give ``h_u``. *Middle*: per domain, a fusion layer combines
+``h_u`` with a domain-specific user embedding ``p_u^d`` (initialised to zero): ``"concat"`` gives
+``z = W [h; p] + b``, ``"gate"`` gives ``z = g * h + (1 - g) * p`` with ``g = sigmoid(W [h; p] + b)``,
+``"add"`` gives ``z = h + p``.
+*Top*: per domain, a head scores ``z_u^d`` against that domain's item embeddings (plus item bias).
+
+Training draws mixed batches of source and target rows (each row carries a domain flag), computes the
+per-row loss of each row in its own domain's head, averages per domain and minimises
+``L = L_s + lambda L_t`` (:meth:`SharedBottomNet.domain_losses` returns ``L_s`` and ``L_t``). So
+``dL/d theta_shared = dL_s/d theta_shared + lambda dL_t/d theta_shared`` and
+``dL/d theta_target = lambda dL_t/d theta_target``: the shared bottom is where the knowledge moves.
+Per-row losses: ``"squared"`` (the design's derivation), ``"bce"`` (the design's code) or ``"bpr"``,
+on each positive and ``negatives`` sampled negatives. Early stopping reads target validation NDCG@10.
+
+Phases: one, ``joint`` on ``both`` domains, moving nothing (``transferred`` stays empty): no weights
+are handed between phases; transfer happens inside the joint phase through the shared parameters and
+is measured with representation similarity (:meth:`SharedBottom.user_representations` + linear CKA).
+Cold-start users have only source rows: their shared embedding is learned from the source loss and
+their target-private embedding stays zero, so their target scores come from ``h_u`` alone.
+
+Taught in the chapter "Transfer methods".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from keras import ops
+
+from xcatrec.data.types import CrossDomainDataset
+from xcatrec.errors import ConfigError, DataError
+from xcatrec.models.base import FitReport, Phase
+from xcatrec.models.embeddings import FactorModel
+from xcatrec.models.towers import MLP, TowerConfig, as_units, embedding, mlp_numpy, row_loss, sample_negatives
+from xcatrec.training.optimizers import LazyAdam
+from xcatrec.training.sampling import NegativeSampler
+from xcatrec.training.trainer import build_keras, epoch_dataset, fit_keras, valid_ndcg
+
+DOMAINS = ("source", "target")
+FUSIONS = ("concat", "gate", "add")
+
+
+@dataclass(frozen=True)
+class SharedBottomConfig(TowerConfig):
+    """Hyper-parameters of the shared-bottom model (plus :class:`TowerConfig` and the loop settings).
+
+    Args:
+        lam: Weight ``lambda`` of the target loss in ``L = L_source + lambda L_target`` (>= 0).
+        shared_units: Widths of the shared dense layers on the user embedding (``()``: none).
+        fusion: How the middle level combines shared and domain-specific user representations:
+            ``"concat"`` (concatenation + dense), ``"gate"`` (a learned sigmoid gate) or ``"add"``
+            (``z = h + p``, no weights).
+        private: Learn the domain-specific user embeddings ``p_u^d``; ``False`` fixes them at zero, so
+            the middle level only re-maps the shared representation per domain.
+    """
+
+    epochs: int = 30
+    learning_rate: float = 2e-3
+    patience: int = 3
+    loss: str = "bce"
+    negatives: int = 4
+    lam: float = 1.0
+    shared_units: tuple[int, ...] = (64,)
+    fusion: str = "concat"
+    private: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        as_units(self, "shared_units")
+        if not self.lam >= 0:
+            raise ConfigError(f"lam must be >= 0, got {self.lam}.", "Pass lam=1.0, for example.")
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"Unknown fusion {self.fusion!r}.", f"Use one of {list(FUSIONS)}.")
+
+    @property
+    def width(self) -> int:
+        """Width of ``h_u``, ``p_u^d``, ``z_u^d`` and the item embeddings."""
+        return self.shared_units[-1] if self.shared_units else self.dim
+
+
+class DomainHead(keras.layers.Layer):
+    """Middle and top level of one domain: private user embedding, fusion, item embeddings and biases."""
+
+    def __init__(self, n_users: int, n_items: int, cfg: SharedBottomConfig, seed: int, name: str) -> None:
+        super().__init__(name=name)
+        self.fusion_kind, self.use_bias = cfg.fusion, cfg.item_bias
+        self.private_embedding = (embedding(n_users, cfg.width, 1.0, 0, "private_embedding", zeros=True)
+                                  if cfg.private else None)
+        self.fusion = (None if cfg.fusion == "add" else
+                       keras.layers.Dense(cfg.width, activation="sigmoid" if cfg.fusion == "gate" else None,
+                                          kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
+                                          name="fusion"))
+        self.item_embedding = embedding(n_items, cfg.width, cfg.init_std, seed + 2, "item_embedding")
+        self.item_bias = embedding(n_items, 1, 1.0, 0, "item_bias", zeros=True) if cfg.item_bias else None
+
+    def represent(self, h, users):
+        """``z_u``: the fused user representation of this domain, and the private rows used."""
+        p = ops.zeros_like(h) if self.private_embedding is None else self.private_embedding(users)
+        if self.fusion is None:
+            return h + p, p
+        out = self.fusion(ops.concatenate([h, p], axis=-1))
+        return (out * h + (1.0 - out) * p if self.fusion_kind == "gate" else out), p
+
+    def call(self, h, users, pos, neg):
+        z, p = self.represent(h, users)
+        qp, qn = self.item_embedding(pos), self.item_embedding(neg)
+        s_pos, s_neg = ops.sum(z * qp, -1), ops.sum(z[:, None, :] * qn, -1)
+        if self.item_bias is not None:
+            s_pos = s_pos + ops.squeeze(self.item_bias(pos), -1)
+            s_neg = s_neg + ops.squeeze(self.item_bias(neg), -1)
+        norm = ops.sum(p * p, -1) + ops.sum(qp * qp, -1) + ops.mean(ops.sum(qn * qn, -1), -1)
+        return s_pos, s_neg, norm
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"item_embedding": self.item_embedding.embeddings}
+        if self.fusion is not None:
+            out.update({"fusion/kernel": self.fusion.kernel, "fusion/bias": self.fusion.bias})
+        if self.private_embedding is not None:
+            out["private_embedding"] = self.private_embedding.embeddings
+        out = {f"{self.name}/{k}": np.array(v.numpy(), np.float32) for k, v in out.items()}
+        if self.item_bias is not None:
+            out[f"{self.name}/item_bias"] = np.array(self.item_bias.embeddings.numpy()[:, 0], np.float32)
+        return out
+
+    def assign(self, state: dict[str, np.ndarray]) -> None:
+        if self.private_embedding is not None:
+            self.private_embedding.embeddings.assign(state[f"{self.name}/private_embedding"])
+        if self.fusion is not None:
+            self.fusion.kernel.assign(state[f"{self.name}/fusion/kernel"])
+            self.fusion.bias.assign(state[f"{self.name}/fusion/bias"])
+        self.item_embedding.embeddings.assign(state[f"{self.name}/item_embedding"])
+        if self.item_bias is not None:
+            self.item_bias.embeddings.assign(np.asarray(state[f"{self.name}/item_bias"])[:, None])
+
+
+def _domain_means(out: dict) -> tuple:
+    """Mean of each domain's per-row loss over the rows of that domain (0 when a batch has none)."""
+    return tuple(ops.sum(out[d]) / ops.maximum(ops.cast(ops.shape(out[d])[0], "float32"), 1.0) for d in DOMAINS)
+
+
+class SharedBottomNet(keras.Model):
+    """The three-level network; inputs are mixed batches from :func:`mixed_rows`."""
+
+    def __init__(self, n_users: int, n_source_items: int, n_target_items: int, cfg: SharedBottomConfig,
+                 seed: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.user_embedding = embedding(n_users, cfg.dim, cfg.init_std, seed, "user_embedding")
+        self.shared_tower = MLP(cfg.shared_units, seed + 10, name="shared_tower")
+        self.source_head = DomainHead(n_users, n_source_items, cfg, seed + 20, "source")
+        self.target_head = DomainHead(n_users, n_target_items, cfg, seed + 30, "target")
+        self.loss_kind, self.reg, self.lam = cfg.loss, cfg.reg, cfg.lam
+
+    def call(self, inputs: dict) -> dict:
+        """Per-row losses of the batch's source rows (in the source head) and target rows (target head).
+
+        Every row passes through the shared bottom; then each domain's rows are gathered, so a row
+        passes through its own domain's head only.
+        """
+        import tensorflow as tf
+
+        eu = self.user_embedding(inputs["user"])
+        h, norm_u = self.shared_tower(eu), ops.sum(eu * eu, -1)
+        is_target = inputs["is_target"] > 0.5
+        out = {}
+        for d, head, mask in (("source", self.source_head, ~is_target), ("target", self.target_head, is_target)):
+            rows = tf.reshape(tf.where(mask), [-1])
+            pick = lambda x: tf.gather(x, rows)  # noqa: E731
+            s_pos, s_neg, norm = head(pick(h), pick(inputs["user"]), pick(inputs["pos"]), pick(inputs["neg"]))
+            out[d] = row_loss(s_pos, s_neg, self.loss_kind) + self.reg * (pick(norm_u) + norm)
+        return out
+
+    def domain_losses(self, inputs: dict, training: bool = False) -> tuple:
+        """``(L_source, L_target)``: each domain's mean per-row loss over its rows of the batch."""
+        return _domain_means(self(inputs, training=training))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        import tensorflow as tf
+
+        l_s, l_t = _domain_means(y_pred)
+        return (l_s + self.lam * l_t) / tf.distribute.get_strategy().num_replicas_in_sync
+
+    def variable_groups(self) -> dict[str, list]:
+        """Trainable variables by level: ``"shared"`` (bottom), ``"source"`` and ``"target"`` (heads)."""
+        return {"shared": self.user_embedding.trainable_variables + self.shared_tower.trainable_variables,
+                "source": self.source_head.trainable_variables, "target": self.target_head.trainable_variables}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"user_embedding": np.array(self.user_embedding.embeddings.numpy(), np.float32),
+                **self.shared_tower.arrays("shared_tower"), **self.source_head.arrays(),
+                **self.target_head.arrays()}
+
+    def assign(self, state: dict[str, np.ndarray]) -> None:
+        self.user_embedding.embeddings.assign(state["user_embedding"])
+        self.shared_tower.assign(state, "shared_tower")
+        self.source_head.assign(state)
+        self.target_head.assign(state)
+
+
+def mixed_rows(dataset: CrossDomainDataset, samplers: dict[str, NegativeSampler], negatives: int,
+               rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """All training rows of both domains, source rows first (unshuffled), with sampled negatives.
+
+    Columns: ``user``, ``is_target`` (0 for source rows, 1 for target rows), ``pos`` (the row's item in
+    its own domain) and ``neg`` (``negatives`` unobserved items of that domain, shape ``(rows, negatives)``).
+    """
+    src, tgt = dataset.source.train, dataset.target.train
+    return {"user": np.concatenate([src.users, tgt.users]),
+            "is_target": np.repeat(np.array([0, 1], np.float32), [len(src), len(tgt)]),
+            "pos": np.concatenate([src.items, tgt.items]),
+            "neg": np.concatenate([sample_negatives(samplers["source"], src.users, negatives, rng),
+                                   sample_negatives(samplers["target"], tgt.users, negatives, rng)])}
+
+
+def _fuse(h: np.ndarray, p: np.ndarray, kernel: np.ndarray | None, bias: np.ndarray | None,
+          kind: str) -> np.ndarray:
+    """The middle level in numpy (the same maths as :meth:`DomainHead.represent`)."""
+    if kind == "add":
+        return (h + p).astype(np.float32)
+    out = np.concatenate([h, p], axis=1) @ kernel + bias
+    if kind == "gate":
+        gate = 1.0 / (1.0 + np.exp(-out))
+        return (gate * h + (1.0 - gate) * p).astype(np.float32)
+    return out.astype(np.float32)
+
+
+class SharedBottom(FactorModel):
+    """Shared user bottom, per-domain fusion and heads, trained jointly on both categories."""
+
+    name = "shared-bottom"
+    config_class = SharedBottomConfig
+    phases = (Phase("joint", "both"),)
+
+    def __init__(self, sizes, config: SharedBottomConfig | None = None) -> None:
+        super().__init__(sizes, config)
+        self._state: dict[str, np.ndarray] | None = None
+
+    def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
+        cfg: SharedBottomConfig = self.config
+        keras.utils.set_random_seed(cfg.seed)
+        samplers = {d: NegativeSampler(dataset.matrix(d, "train")) for d in DOMAINS}
+
+        def batches(epoch: int):
+            rng = np.random.default_rng([cfg.seed, epoch])
+            rows = mixed_rows(dataset, samplers, cfg.negatives, rng)
+            return epoch_dataset(rows, cfg.batch_size, rng.permutation(len(rows["user"])))
+
+        net = build_keras(self._build)
+        self._set_arrays(net.arrays())
+        validate = valid_ndcg(self, dataset, max_users=cfg.valid_users, seed=cfg.seed,
+                              before=lambda: self._set_arrays(net.arrays()))
+        report = fit_keras(net, batches=batches, validate=validate, verbose=verbose,
+                           log_prefix=f"{self.name}/joint ", **cfg.loop_options())
+        self._set_arrays(net.arrays())
+        return report
+
+    def _build(self) -> SharedBottomNet:
+        cfg: SharedBottomConfig = self.config
+        net = SharedBottomNet(self.sizes.n_users, self.sizes.n_source_items, self.sizes.n_target_items, cfg, cfg.seed)
+        zero, zeros = np.zeros(2, np.int64), np.zeros((2, cfg.negatives), np.int64)
+        net({"user": zero, "is_target": np.array([0, 1], np.float32), "pos": zero, "neg": zeros})  # variables
+        # no XLA: gathering each domain's rows gives shapes that depend on the batch
+        net.compile(optimizer=LazyAdam(cfg.learning_rate), jit_compile=False)
+        return net
+
+    def network(self) -> SharedBottomNet:
+        """A Keras network holding the current weights (freshly initialised before fit), e.g. to check
+        the gradient of ``L = L_s + lambda L_t`` by hand with :meth:`SharedBottomNet.domain_losses`."""
+        net = self._build()
+        if self._state is not None:
+            net.assign(self._state)
+        return net
+
+    def user_representations(self, domain: str = "target") -> np.ndarray:
+        """``z_u^d`` of every user for ``domain`` (``"source"`` or ``"target"``), shape ``(n_users, width)``."""
+        if domain not in DOMAINS:
+            raise ConfigError(f"Unknown domain {domain!r}.", f"Use one of {list(DOMAINS)}.")
+        state, cfg = self.get_state(), self.config
+        h = mlp_numpy(state["user_embedding"], state, "shared_tower", len(cfg.shared_units))
+        p = state.get(f"{domain}/private_embedding", np.zeros_like(h))
+        return _fuse(h, p, state.get(f"{domain}/fusion/kernel"), state.get(f"{domain}/fusion/bias"), cfg.fusion)
+
+    def _set_arrays(self, state: dict[str, np.ndarray]) -> None:
+        self._state = state
+        self.user_factors = self.user_representations("target")
+        self.item_factors = state["target/item_embedding"]
+        self.item_bias = state.get("target/item_bias")
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Shared bottom (``user_embedding``, ``shared_tower/...``) and both heads (``source/...``, ``target/...``)."""
+        if self._state is None:
+            raise ConfigError("The shared-bottom model has not been trained.", "Call model.fit(dataset) first.")
+        return dict(self._state)
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        cfg: SharedBottomConfig = self.config
+        heads = ["item_embedding"] + ([] if cfg.fusion == "add" else ["fusion/kernel", "fusion/bias"])
+        heads += (["item_bias"] if cfg.item_bias else []) + (["private_embedding"] if cfg.private else [])
+        names = ["user_embedding", *[f"shared_tower/dense_{i}/{v}" for i in range(len(cfg.shared_units))
+                                     for v in ("kernel", "bias")], *[f"{d}/{k}" for d in DOMAINS for k in heads]]
+        missing = [n for n in names if n not in state]
+        if missing:
+            raise DataError(f"The saved shared-bottom weights lack {missing}.",
+                            "Load a folder written by SharedBottom.save with the same config.")
+        rows = {"user_embedding": self.sizes.n_users, "target/item_embedding": self.sizes.n_target_items,
+                "source/item_embedding": self.sizes.n_source_items}
+        for name, n in rows.items():
+            if len(state[name]) != n:
+                raise DataError(f"The saved {name!r} has {len(state[name])} rows but the model needs {n}.",
+                                "Load weights saved from a model of the same data set.")
+        self._set_arrays({n: np.asarray(state[n], np.float32) for n in names})
