@@ -52,6 +52,10 @@ FUSIONS = ("concat", "gate", "add")
 class SharedBottomConfig(TowerConfig):
     """Hyper-parameters of the shared-bottom model (plus :class:`TowerConfig` and the loop settings).
 
+    The defaults (no shared dense layer, ``"add"`` fusion, BPR with one negative) validated best on
+    Amazon Electronics -> Clothing; dense layers (shared, ``"concat"``, ``"gate"``) over-fit that
+    sparse target within two or three epochs; they remain available for denser data.
+
     Args:
         lam: Weight ``lambda`` of the target loss in ``L = L_source + lambda L_target`` (>= 0).
         shared_units: Widths of the shared dense layers on the user embedding (``()``: none).
@@ -63,13 +67,13 @@ class SharedBottomConfig(TowerConfig):
     """
 
     epochs: int = 30
-    learning_rate: float = 2e-3
+    learning_rate: float = 5e-3
     patience: int = 3
-    loss: str = "bce"
-    negatives: int = 4
+    loss: str = "bpr"
+    negatives: int = 1
     lam: float = 1.0
-    shared_units: tuple[int, ...] = (64,)
-    fusion: str = "concat"
+    shared_units: tuple[int, ...] = ()
+    fusion: str = "add"
     private: bool = True
 
     def __post_init__(self) -> None:
@@ -91,7 +95,7 @@ class DomainHead(keras.layers.Layer):
 
     def __init__(self, n_users: int, n_items: int, cfg: SharedBottomConfig, seed: int, name: str) -> None:
         super().__init__(name=name)
-        self.fusion_kind, self.use_bias = cfg.fusion, cfg.item_bias
+        self.fusion_kind = cfg.fusion
         self.private_embedding = (embedding(n_users, cfg.width, 1.0, 0, "private_embedding", zeros=True)
                                   if cfg.private else None)
         self.fusion = (None if cfg.fusion == "add" else
