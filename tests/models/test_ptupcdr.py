@@ -134,7 +134,7 @@ def test_padded_history_most_recent_first_truncated_and_padded():
 
 def test_bad_configs_and_data():
     for bad in (dict(history_len=0), dict(meta_dim=0), dict(warm_blend=2.0), dict(valid_fraction=1.0),
-                dict(meta_learning_rate=0.0), dict(loss="hinge")):
+                dict(meta_learning_rate=0.0), dict(meta_patience=-1), dict(loss="hinge")):
         with pytest.raises(ConfigError):
             PTUPCDRConfig(**bad)
     ds = make_tiny_dataset()

@@ -71,9 +71,9 @@ class CoNetConfig(TrainConfig):
     valid_users: int = 1000
     dim: int = 32
     hidden: tuple[int, ...] = (32, 16, 8)
-    negatives: int = 4
+    negatives: int = 2
     source_weight: float = 1.0
-    reg: float = 1e-6
+    reg: float = 1e-4
     init_std: float = 0.05
 
     def __post_init__(self) -> None:
@@ -85,10 +85,10 @@ class CoNetConfig(TrainConfig):
         object.__setattr__(self, "hidden", tuple(int(h) for h in hidden))  # a list after a JSON round trip
         if self.dim < 1 or self.negatives < 1:
             raise ConfigError(f"dim and negatives must be at least 1, got {self.dim} and {self.negatives}.",
-                              "Pass dim=32, negatives=4, for example.")
+                              "Pass dim=32, negatives=2, for example.")
         if not (self.source_weight >= 0 and self.reg >= 0 and self.init_std > 0):
             raise ConfigError(f"Need source_weight >= 0, reg >= 0, init_std > 0; got {self.source_weight}, "
-                              f"{self.reg}, {self.init_std}.", "Pass source_weight=1.0, reg=1e-6, init_std=0.05.")
+                              f"{self.reg}, {self.init_std}.", "Pass source_weight=1.0, reg=1e-4, init_std=0.05.")
 
 
 def history_mean_numpy(matrix: sp.csr_matrix, table: np.ndarray) -> np.ndarray:
@@ -299,7 +299,7 @@ class CoNet(Recommender):
         item = self._parts()["item"]
         n_items = len(item)
         z_t, a_s = self._user_parts(users)
-        block = min(n_items, 4096)
+        block = min(n_items, 4096, _PAIRS_PER_BLOCK)
         step = max(1, _PAIRS_PER_BLOCK // block)
         out = np.empty((len(users), n_items), np.float32)
         for lo in range(0, len(users), step):

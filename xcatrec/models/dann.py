@@ -228,7 +228,8 @@ def build_dann_net(sizes, config: DANNConfig, histories: sp.csr_matrix) -> DANNN
     """Create and compile the network (variables created by one call on a dummy batch)."""
     net = DANNNet(sizes.n_users, sizes.n_target_items + sizes.n_source_items, histories, config)
     zero = np.zeros(1, np.int64)
-    net({"user": zero, "pos": zero, "neg": zero, "is_target": np.ones(1, bool), "domain_weight": np.ones(1, np.float32)})
+    net({"user": zero, "pos": zero, "neg": zero, "is_target": np.ones(1, bool),
+         "domain_weight": np.ones(1, np.float32)})
     net.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     return net
 
@@ -253,7 +254,7 @@ class DANN(FactorModel):
         keras.utils.set_random_seed(cfg.seed)
         n_t = self.sizes.n_target_items
         src, tgt = dataset.source.train, dataset.target.train
-        samplers = (NegativeSampler(dataset.matrix("source", "train")), NegativeSampler(dataset.matrix("target", "train")))
+        samplers = tuple(NegativeSampler(dataset.matrix(d, "train")) for d in ("source", "target"))
         users = np.concatenate([src.users, tgt.users])
         pos = np.concatenate([src.items + n_t, tgt.items])
         is_target = np.concatenate([np.zeros(len(src), bool), np.ones(len(tgt), bool)])

@@ -41,6 +41,10 @@ LOSSES = ("bpr", "mse")
 class FactorConfig(TrainConfig):
     """Hyper-parameters of the matrix factorisation inside CMF, EMCDR and PTUPCDR.
 
+    ``patience`` defaults to 8: validation NDCG@10 on 3,000 Amazon Clothing users rests on a dozen hits
+    and is noisy; with patience 4 the target factorisation stopped at epoch 7 (valid NDCG 0.0037), with
+    8 at epoch 25 (best 0.0052).
+
     Args:
         dim: Latent factors per user and item.
         loss: ``"bpr"`` (implicit feedback) or ``"mse"`` (ratings; needs a data set with ratings).
@@ -52,7 +56,7 @@ class FactorConfig(TrainConfig):
 
     epochs: int = 40
     learning_rate: float = 5e-3
-    patience: int = 4
+    patience: int = 8
     dim: int = 64
     loss: str = "bpr"
     reg: float | None = None

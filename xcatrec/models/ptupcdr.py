@@ -47,6 +47,7 @@ class PTUPCDRConfig(FactorConfig):
         meta_epochs: Maximum epochs of the meta phase.
         meta_batch_size: Target rows per step of the meta phase.
         meta_learning_rate: Adam step size of the meta phase.
+        meta_patience: Early-stopping patience of the meta phase.
         valid_fraction: Fraction of the overlapping users held out of the meta phase to early-stop it
             (on their target valid rows, scored through their bridge). Their target train rows still
             trained the target item factors, so this validation is optimistic about cold users: use it
@@ -61,6 +62,7 @@ class PTUPCDRConfig(FactorConfig):
     meta_epochs: int = 20
     meta_batch_size: int = 1024
     meta_learning_rate: float = 1e-3
+    meta_patience: int = 3
     valid_fraction: float = 0.1
     warm_blend: float = 0.0
 
@@ -70,9 +72,10 @@ class PTUPCDRConfig(FactorConfig):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}.",
                                   f"Pass {name}=1 or more.")
-        if not self.meta_learning_rate > 0:
-            raise ConfigError(f"meta_learning_rate must be positive, got {self.meta_learning_rate}.",
-                              "Pass meta_learning_rate=1e-3, for example.")
+        if not self.meta_learning_rate > 0 or self.meta_patience < 0:
+            raise ConfigError(f"meta_learning_rate must be positive and meta_patience >= 0, got "
+                              f"{self.meta_learning_rate} and {self.meta_patience}.",
+                              "Pass meta_learning_rate=1e-3, meta_patience=3, for example.")
         if not 0 <= self.valid_fraction < 1 or not 0 <= self.warm_blend <= 1:
             raise ConfigError(f"valid_fraction must be in [0, 1) and warm_blend in [0, 1], got "
                               f"{self.valid_fraction} and {self.warm_blend}.",
@@ -231,8 +234,8 @@ class PTUPCDR(RatingFactorModel):
 
         validate = valid_metric(self, dataset, cfg, bridge_held, users=held) if len(held) else None
         report = fit_keras(net, batches=row_batches(arrays, cfg.meta_batch_size, cfg.seed, negatives),
-                           validate=validate, epochs=cfg.meta_epochs, patience=cfg.patience, verbose=verbose,
-                           log_prefix=f"{self.name} meta ", metric=metric_name(cfg.loss))
+                           validate=validate, epochs=cfg.meta_epochs, patience=cfg.meta_patience,
+                           verbose=verbose, log_prefix=f"{self.name} meta ", metric=metric_name(cfg.loss))
         finish()
         self.arrays.update({f"meta_{k}": np.asarray(w.numpy(), np.float32)
                             for k, w in enumerate(net.trainable_weights)})
