@@ -8,7 +8,6 @@ CHROMIUM_STAMP = $(VENV)/.chromium-checked
 
 export TF_CPP_MIN_LOG_LEVEL = 2
 export TF_ENABLE_ONEDNN_OPTS = 0
-export MPLBACKEND = Agg
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
 .PHONY: setup book test unit nbval book-strict lab clean help

@@ -14,9 +14,6 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 def setup() -> None:
     """Quiet TensorFlow's start-up lines, fix the plot style and pandas display options."""
-    import matplotlib
-
-    matplotlib.use("Agg") if os.environ.get("MPLBACKEND") == "Agg" else None
     import matplotlib.pyplot as plt
     import pandas as pd
 
