@@ -48,6 +48,29 @@ def make_tiny_dataset(n_users: int = 60, n_src: int = 40, n_tgt: int = 30, seed:
                               info={"seed": seed})
 
 
+def with_ratings(ds: CrossDomainDataset, seed: int = 0) -> CrossDomainDataset:
+    """``ds`` with 1-5 ratings on every row: user ``u`` rates 2 + (u % 3), plus noise 0 or 1."""
+    rng = np.random.default_rng(seed)
+
+    def rate(rows: Interactions) -> Interactions:
+        return Interactions(rows.users, rows.items, (2 + rows.users % 3 + rng.integers(0, 2, len(rows))))
+
+    def domain(d: Domain) -> Domain:
+        return Domain(d.name, d.items, rate(d.train), rate(d.valid), rate(d.test))
+
+    return CrossDomainDataset(ds.name, ds.users, domain(ds.source), domain(ds.target), ds.split)
+
+
+class RandomScores:
+    """Uniform random scores: the floor a learning model must clear."""
+
+    def __init__(self, n_items: int) -> None:
+        self.n_items = n_items
+
+    def score(self, users, items=None):
+        return np.random.default_rng(len(users)).random((len(users), self.n_items))
+
+
 @pytest.fixture
 def tiny_dataset() -> CrossDomainDataset:
     return make_tiny_dataset()

@@ -7,37 +7,13 @@ import pytest
 from conformance import RecommenderConformance
 
 import xcatrec.models.emcdr as emcdr_module
-from conftest import make_tiny_dataset
-from xcatrec.data.types import CrossDomainDataset, Domain, Interactions
+from conftest import RandomScores, make_tiny_dataset, with_ratings
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.evaluation import evaluate, evaluate_ratings
 from xcatrec.evaluation.transfer import transfer_amount
 from xcatrec.models.emcdr import EMCDR, EMCDRConfig, mlp_apply, split_users
 
 TINY = dict(epochs=2, source_epochs=2, map_epochs=2, dim=4, batch_size=64, learning_rate=0.05)
-
-
-def with_ratings(ds: CrossDomainDataset, seed: int = 0) -> CrossDomainDataset:
-    """``ds`` with 1-5 ratings on every row: user ``u`` rates 2 + (u % 3), plus noise 0 or 1."""
-    rng = np.random.default_rng(seed)
-
-    def rate(rows: Interactions) -> Interactions:
-        return Interactions(rows.users, rows.items, (2 + rows.users % 3 + rng.integers(0, 2, len(rows))))
-
-    def domain(d: Domain) -> Domain:
-        return Domain(d.name, d.items, rate(d.train), rate(d.valid), rate(d.test))
-
-    return CrossDomainDataset(ds.name, ds.users, domain(ds.source), domain(ds.target), ds.split)
-
-
-class RandomScores:
-    """Uniform random scores: the floor a learning model must clear."""
-
-    def __init__(self, n_items: int) -> None:
-        self.n_items = n_items
-
-    def score(self, users, items=None):
-        return np.random.default_rng(len(users)).random((len(users), self.n_items))
 
 
 class TestEMCDRConformance(RecommenderConformance):
