@@ -167,10 +167,12 @@ def test_same_seed_gives_the_same_model():
     first.fit(ds)
     second.fit(ds)
     users = np.arange(ds.n_users)
-    np.testing.assert_array_equal(first.score(users), second.score(users))
+    # Multi-threaded CPU reductions may differ in the last float bit between runs, so the
+    # two fits agree to a tolerance many orders of magnitude below the gap a new seed makes.
+    np.testing.assert_allclose(first.score(users), second.score(users), rtol=0, atol=1e-6)
     other = BPRMF(ds.sizes, replace(SMALL, seed=1))
     other.fit(ds)
-    assert not np.allclose(other.score(users), first.score(users))
+    assert np.abs(other.score(users) - first.score(users)).max() > 1e-2
 
 
 _MIRRORED = textwrap.dedent("""
