@@ -152,6 +152,44 @@ def test_bench_quick_config(capsys, tmp_path):
     assert (tmp_path / "out" / "records.csv").is_file()
 
 
+def test_bench_resume_runs_only_the_missing_runs(capsys, tmp_path):
+    config = {"seeds": [0, 1], "ks": [10], "methods": {"popularity": {}, "itemknn": {}},
+              "scenarios": [{"name": "tiny", "dataset": "synthetic", "split": "loo",
+                             "data": {"n_users": 200, "n_source_items": 40, "n_target_items": 30}},
+                            {"name": "other", "dataset": "synthetic", "split": "loo",
+                             "data": {"n_users": 200, "n_source_items": 40, "n_target_items": 30, "rho": 0.0}}]}
+    path, out = tmp_path / "bench.json", tmp_path / "out"
+    path.write_text(json.dumps(config))
+    code, _, err = run(capsys, "bench", str(path), "--out-dir", str(out), "--scenario", "tiny", "--quiet")
+    assert code == 0, err
+    first = json.loads((out / "records.json").read_text())
+    assert {r["scenario"] for r in first} == {"tiny"}
+    kept = [r for r in first if not (r["method"] == "itemknn" and r["seed"] == 1)]
+    (out / "records.json").write_text(json.dumps(kept))
+    code, _, err = run(capsys, "bench", str(path), "--out-dir", str(out), "--resume")
+    assert code == 0, err
+    assert "1 runs already done" not in err and "3 runs already done" in err
+    again = json.loads((out / "records.json").read_text())
+    assert again[:len(kept)] == kept  # the kept runs were not redone (their timings are unchanged)
+    redone = [r for r in again[len(kept):] if r["scenario"] == "tiny"]
+    assert {(r["method"], r["seed"]) for r in redone} == {("itemknn", 1)}
+    assert {r["scenario"] for r in again} == {"tiny", "other"}
+    assert "## other" in (out / "summary.md").read_text()
+
+
+def test_bench_unknown_scenario_and_broken_resume_file(capsys, tmp_path):
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({"methods": {"popularity": {}},
+                                "scenarios": [{"name": "tiny", "dataset": "synthetic"}]}))
+    code, _, err = run(capsys, "bench", str(path), "--scenario", "nope", "--out-dir", str(tmp_path / "o"))
+    assert_clear_error(code, err, "nope")
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "records.json").write_text("{broken")
+    code, _, err = run(capsys, "bench", str(path), "--resume", "--out-dir", str(tmp_path / "o"))
+    assert_clear_error(code, err, "records.json")
+    assert (tmp_path / "o" / "records.json").read_text() == "{broken"  # nothing overwritten
+
+
 def test_bench_bad_config(capsys, tmp_path):
     code, _, err = run(capsys, "bench", str(tmp_path / "none.json"))
     assert_clear_error(code, err, "none.json")

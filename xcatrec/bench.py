@@ -28,7 +28,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -77,8 +77,13 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def run_scenario(scenario: dict[str, Any], config: dict[str, Any], *, verbose: bool) -> list[dict]:
-    """All methods x seeds of one scenario; returns tidy records labelled with the scenario name."""
+def run_scenario(scenario: dict[str, Any], config: dict[str, Any], *, verbose: bool,
+                 done: set[tuple[str, str, int]] = frozenset(),
+                 on_records: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    """All methods x seeds of one scenario; returns tidy records labelled with the scenario name.
+
+    Runs whose ``(scenario, method, seed)`` is in ``done`` are skipped (resuming a benchmark).
+    """
     from xcatrec.data import load_dataset
 
     names = scenario.get("methods", list(config["methods"]))
@@ -93,9 +98,12 @@ def run_scenario(scenario: dict[str, Any], config: dict[str, Any], *, verbose: b
                             split=scenario.get("split"), beta=scenario.get("beta", 0.2), seed=seed, **data_opts)
 
     seeds = scenario.get("seeds", config.get("seeds", [0, 1, 2]))
-    log(f"== scenario {scenario['name']}: {len(specs)} methods x {len(seeds)} seeds", verbose=verbose)
-    return run_seeds(load, specs, seeds, verbose=verbose, labels={"scenario": scenario["name"]},
-                     measure_memory=True)
+    name = scenario["name"]
+    skipped = sum((name, spec.method, seed) in done for spec in specs for seed in seeds)
+    log(f"== scenario {name}: {len(specs)} methods x {len(seeds)} seeds"
+        + (f" ({skipped} runs already done)" if skipped else ""), verbose=verbose)
+    return run_seeds(load, specs, seeds, verbose=verbose, labels={"scenario": name}, measure_memory=True,
+                     skip=lambda spec, seed: (name, spec.method, seed) in done, on_records=on_records)
 
 
 def summarize_bench(records: list[dict], config: dict[str, Any]) -> pd.DataFrame:
@@ -152,15 +160,42 @@ def render_markdown(summary: pd.DataFrame, *, command: str) -> str:
     return "\n".join(lines)
 
 
-def run_bench(config_path: str | Path, *, out_dir: str | Path = "results", verbose: bool = True) -> pd.DataFrame:
-    """Run a benchmark config and write its results; returns the summary table."""
+def run_bench(config_path: str | Path, *, out_dir: str | Path = "results", verbose: bool = True,
+              resume: bool = False, scenarios: list[str] | None = None) -> pd.DataFrame:
+    """Run a benchmark config and write its results; returns the summary table.
+
+    Args:
+        resume: keep the runs already in ``out_dir/records.json`` and run only the missing ones
+            (a crashed or interrupted benchmark continues where it stopped).
+        scenarios: run only these scenario names (all by default); with ``resume`` the other
+            scenarios' records are kept.
+    """
     config = load_config(config_path)
+    names = [s["name"] for s in config["scenarios"]]
+    unknown = sorted(set(scenarios or []) - set(names))
+    if unknown:
+        raise ConfigError(f"Unknown scenario(s) {unknown} in {config_path}.", f"Use names from {names}.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     records: list[dict] = []
+    if resume and (out / "records.json").is_file():
+        try:
+            records = json.loads((out / "records.json").read_text())
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{out / 'records.json'} is not valid JSON ({err}); cannot resume from it.",
+                              "Move it away and run without --resume.") from None
+    elif (out / "records.json").is_file() and not resume:
+        log(f"overwriting {out / 'records.json'} (pass --resume to continue it instead)", verbose=verbose)
+    done = {(r.get("scenario"), r.get("method"), r.get("seed")) for r in records if r.get("protocol") == "cost"}
+
+    def save(new: list[dict]) -> None:
+        records.extend(new)
+        _write(out / "records.json", json.dumps(records, indent=1))  # every finished run survives a crash
+
     for scenario in config["scenarios"]:
-        records += run_scenario(scenario, config, verbose=verbose)
-        _write(out / "records.json", json.dumps(records, indent=1))  # partial results survive a crash
+        if scenarios and scenario["name"] not in scenarios:
+            continue
+        run_scenario(scenario, config, verbose=verbose, done=done, on_records=save)
     pd.DataFrame(records).to_csv(out / "records.csv", index=False)
     summary = summarize_bench(records, config)
     summary.to_csv(out / "summary.csv", index=False)

@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run a benchmark config (methods x seeds x scenarios)")
     bench.add_argument("config", help="benchmark config file (JSON), e.g. configs/bench-quick.json")
     bench.add_argument("--out-dir", default="results", help="where results CSV/JSON/Markdown go")
+    bench.add_argument("--resume", action="store_true",
+                       help="keep the runs already in OUT_DIR/records.json and run only the missing ones")
+    bench.add_argument("--scenario", action="append", metavar="NAME",
+                       help="run only this scenario (repeatable; default: all)")
     bench.add_argument("--quiet", action="store_true")
     return parser
 
@@ -187,7 +191,8 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from xcatrec.bench import run_bench
 
-    run_bench(args.config, out_dir=args.out_dir, verbose=not args.quiet)
+    run_bench(args.config, out_dir=args.out_dir, verbose=not args.quiet, resume=args.resume,
+              scenarios=args.scenario)
     return 0
 
 

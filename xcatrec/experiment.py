@@ -88,16 +88,28 @@ def run_one(dataset: CrossDomainDataset, spec: RunSpec, seed: int, *, verbose: b
 
 
 def run_seeds(load: Callable[[int], CrossDomainDataset], specs: Iterable[RunSpec], seeds: Iterable[int], *,
-              verbose: bool = False, labels: dict[str, Any] | None = None,
-              measure_memory: bool = False) -> list[dict]:
-    """Every spec on every seed; ``load(seed)`` returns the data set split for that seed."""
+              verbose: bool = False, labels: dict[str, Any] | None = None, measure_memory: bool = False,
+              skip: Callable[[RunSpec, int], bool] | None = None,
+              on_records: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    """Every spec on every seed; ``load(seed)`` returns the data set split for that seed.
+
+    Args:
+        skip: ``skip(spec, seed)`` true leaves that run out (used to resume a benchmark).
+        on_records: called with the records of each finished run, so a caller can save them at once.
+    """
     specs, seeds = list(specs), list(seeds)
     if not seeds:
         raise ConfigError("No seeds to run.", "Pass --seeds 3 (or a list of seeds).")
     out: list[dict] = []
     for seed in seeds:
+        todo = [spec for spec in specs if skip is None or not skip(spec, seed)]
+        if not todo:
+            continue
         dataset = load(seed)
-        for spec in specs:
-            out += run_one(dataset, spec, seed, verbose=verbose, labels=labels,
-                           measure_memory=measure_memory)[0]
+        for spec in todo:
+            records = run_one(dataset, spec, seed, verbose=verbose, labels=labels,
+                              measure_memory=measure_memory)[0]
+            out += records
+            if on_records is not None:
+                on_records(records)
     return out
