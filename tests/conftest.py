@@ -64,11 +64,12 @@ def with_ratings(ds: CrossDomainDataset, seed: int = 0) -> CrossDomainDataset:
 class RandomScores:
     """Uniform random scores: the floor a learning model must clear."""
 
-    def __init__(self, n_items: int) -> None:
-        self.n_items = n_items
+    def __init__(self, n_items: int, seed: int | None = None) -> None:
+        self.n_items, self.seed = n_items, seed
 
     def score(self, users, items=None):
-        return np.random.default_rng(len(users)).random((len(users), self.n_items))
+        seed = len(users) if self.seed is None else self.seed
+        return np.random.default_rng(seed).random((len(users), self.n_items)).astype(np.float32)
 
 
 @pytest.fixture

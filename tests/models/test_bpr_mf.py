@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conformance import RecommenderConformance
-from conftest import make_tiny_dataset
+from conftest import RandomScores, make_tiny_dataset
 
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.evaluation import evaluate
@@ -19,16 +19,6 @@ class TestBPRMFConformance(RecommenderConformance):
         return BPRMFConfig(epochs=2, batch_size=64, dim=8, learning_rate=0.05, valid_users=0)
 
 
-class _Random:
-    """Uniformly random scores: the chance level of a metric."""
-
-    def __init__(self, n_items: int, seed: int) -> None:
-        self.n_items, self.rng = n_items, np.random.default_rng(seed)
-
-    def score(self, users, items=None):
-        return self.rng.random((len(users), self.n_items)).astype(np.float32)
-
-
 def test_bpr_mf_learns_the_taste_groups():
     """Users prefer one half of the items; BPR-MF must find that, popularity cannot."""
     ds = make_tiny_dataset()
@@ -38,7 +28,7 @@ def test_bpr_mf_learns_the_taste_groups():
     pop_model = Popularity(ds.sizes)
     pop_model.fit(ds)
     pop = evaluate(pop_model, ds)["ndcg@10"]
-    chance = np.mean([evaluate(_Random(ds.target.n_items, s), ds)["ndcg@10"] for s in range(10)])
+    chance = np.mean([evaluate(RandomScores(ds.target.n_items, s), ds)["ndcg@10"] for s in range(10)])
     # measured with seed 0: bpr 0.50, popularity 0.20, random 0.16
     assert bpr > pop + 0.15
     assert bpr > 2 * chance

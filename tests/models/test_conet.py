@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conformance import RecommenderConformance
+from conftest import RandomScores
 from xcatrec.data import load_dataset
 from xcatrec.errors import ConfigError
 from xcatrec.evaluation import evaluate
@@ -20,16 +21,6 @@ def small_market():
     """A related marketplace (rho = 1) whose cold-start users have only source history."""
     return load_dataset("synthetic", split="cold-start", beta=0.5, seed=0, rho=1.0, n_users=400,
                         n_source_items=120, n_target_items=120, images=False)
-
-
-class RandomScores:
-    """Uniform random scores: the floor a model that learned anything must clear."""
-
-    def __init__(self, n_items: int) -> None:
-        self.n_items = n_items
-
-    def score(self, users, items=None):
-        return np.random.default_rng(0).random((len(users), self.n_items)).astype(np.float32)
 
 
 class TestCoNet(RecommenderConformance):

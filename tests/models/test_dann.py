@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conformance import RecommenderConformance
+from conftest import RandomScores
 from xcatrec.data import load_dataset
 from xcatrec.errors import ConfigError
 from xcatrec.evaluation import evaluate
@@ -23,14 +24,6 @@ def small_market():
 
 def fast_config(**changes) -> DANNConfig:
     return DANNConfig(epochs=3, batch_size=1024, valid_users=200, patience=0, seed=0, **changes)
-
-
-class RandomScores:
-    def __init__(self, n_items: int) -> None:
-        self.n_items = n_items
-
-    def score(self, users, items=None):
-        return np.random.default_rng(0).random((len(users), self.n_items)).astype(np.float32)
 
 
 # ---------------------------------------------------------------- gradient reversal

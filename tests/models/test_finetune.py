@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conformance import RecommenderConformance
+from conftest import RandomScores
 from xcatrec.data import load_dataset
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.evaluation import evaluate
@@ -34,14 +35,6 @@ class Recording(Finetune):
         net = super()._build(n_items, seed, copied)
         self.__dict__.setdefault("nets", []).append(net)
         return net
-
-
-class RandomScores:
-    def __init__(self, n_items: int) -> None:
-        self.n_items = n_items
-
-    def score(self, users, items=None):
-        return np.random.default_rng(0).random((len(users), self.n_items)).astype(np.float32)
 
 
 def synthetic(split: str):

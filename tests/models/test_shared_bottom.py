@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conformance import RecommenderConformance
-from conftest import make_tiny_dataset
+from conftest import RandomScores, make_tiny_dataset
 from xcatrec.data import load_dataset
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.evaluation import evaluate
@@ -153,14 +153,6 @@ def test_joint_gradient_is_source_gradient_plus_lambda_target_gradient(loss, fus
 
 
 # ---------------------------------------------------------------- learning and cold users
-class RandomScores:
-    def __init__(self, n_items: int) -> None:
-        self.n_items = n_items
-
-    def score(self, users, items=None):
-        return np.random.default_rng(0).random((len(users), self.n_items)).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
 def cold_run():
     ds = load_dataset("synthetic", rho=1.0, n_users=500, n_source_items=150, n_target_items=150, images=False,

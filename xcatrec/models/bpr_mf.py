@@ -29,7 +29,7 @@ from xcatrec.models.embeddings import FactorModel
 from xcatrec.models.train_config import TrainConfig
 from xcatrec.training.optimizers import LazyAdam
 from xcatrec.training.sampling import NegativeSampler
-from xcatrec.training.trainer import build_keras, epoch_dataset, fit_keras, replica_mean, valid_ndcg
+from xcatrec.training.trainer import build_keras, epoch_dataset, fit_synced, replica_mean
 
 
 @dataclass(frozen=True)
@@ -127,12 +127,8 @@ class BPRMF(FactorModel):
 
         net = build_keras(build)
         self._copy_weights(net)
-        validate = valid_ndcg(self, dataset, max_users=cfg.valid_users, seed=cfg.seed,
-                              before=lambda: self._copy_weights(net))
-        report = fit_keras(net, batches=batches, validate=validate, verbose=verbose,
-                           log_prefix=f"{self.name} ", **cfg.loop_options())
-        self._copy_weights(net)
-        return report
+        return fit_synced(self, net, dataset, cfg, batches=batches, sync=lambda: self._copy_weights(net),
+                          verbose=verbose)
 
     def _copy_weights(self, net: BPRNet) -> None:
         """Copy the Keras weights into the numpy arrays that :class:`FactorModel` scores with."""

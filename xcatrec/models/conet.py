@@ -45,7 +45,7 @@ from xcatrec.errors import ConfigError, DataError
 from xcatrec.models.base import FitReport, Phase, Recommender
 from xcatrec.models.train_config import TrainConfig
 from xcatrec.training.sampling import NegativeSampler
-from xcatrec.training.trainer import build_keras, epoch_dataset, fit_keras, replica_mean, valid_ndcg
+from xcatrec.training.trainer import build_keras, epoch_dataset, fit_synced, replica_mean
 
 _PAIRS_PER_BLOCK = 16384  # (user, item) pairs per numpy block while scoring: stays in cache
 
@@ -228,12 +228,8 @@ class CoNet(Recommender):
         net.refresh_profiles()
         self._copy_weights(net)
         self.transferred = {k: v.copy() for k, v in self.weights.items() if k.startswith("cross/")}
-        validate = valid_ndcg(self, dataset, max_users=cfg.valid_users, seed=cfg.seed,
-                              before=lambda: self._copy_weights(net))
-        report = fit_keras(net, batches=batches, validate=validate, verbose=verbose,
-                           log_prefix=f"{self.name} ", **cfg.loop_options())
-        self._copy_weights(net)
-        return report
+        return fit_synced(self, net, dataset, cfg, batches=batches, sync=lambda: self._copy_weights(net),
+                          verbose=verbose)
 
     def _copy_weights(self, net: CoNetNet) -> None:
         self.set_state(net.state())

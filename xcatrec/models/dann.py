@@ -45,7 +45,7 @@ from xcatrec.models.base import FitReport, Phase
 from xcatrec.models.embeddings import FactorModel
 from xcatrec.models.train_config import TrainConfig
 from xcatrec.training.sampling import NegativeSampler
-from xcatrec.training.trainer import build_keras, epoch_dataset, fit_keras, replica_mean, valid_ndcg
+from xcatrec.training.trainer import build_keras, epoch_dataset, fit_synced, replica_mean
 
 CLASSIFIER_ACTIVATION = "tanh"  # hidden layer of the domain classifier
 ACTIVATIONS = {"linear": lambda x: x, "tanh": np.tanh, "relu": lambda x: np.maximum(x, 0)}
@@ -271,12 +271,8 @@ class DANN(FactorModel):
         self._histories = histories
         self._copy_weights(net)
         self.transferred = {k: self.weights[k].copy() for k in ("encoder/kernel", "encoder/bias")}
-        validate = valid_ndcg(self, dataset, max_users=cfg.valid_users, seed=cfg.seed,
-                              before=lambda: self._copy_weights(net))
-        report = fit_keras(net, batches=batches, validate=validate, verbose=verbose,
-                           log_prefix=f"{self.name} ", **cfg.loop_options())
-        self._copy_weights(net)
-        return report
+        return fit_synced(self, net, dataset, cfg, batches=batches, sync=lambda: self._copy_weights(net),
+                          verbose=verbose)
 
     def _copy_weights(self, net: DANNNet) -> None:
         state = net.state()

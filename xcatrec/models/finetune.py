@@ -47,8 +47,8 @@ from xcatrec.models.towers import (MLP, TowerConfig, as_units, embedding, mlp_nu
                                    select_names)
 from xcatrec.training.optimizers import LazyAdam
 from xcatrec.training.sampling import NegativeSampler
-from xcatrec.training.trainer import (build_keras, combine_reports, epoch_dataset, fit_keras, replica_mean,
-                                      valid_ndcg)
+from xcatrec.training.trainer import (build_keras, combine_reports, epoch_dataset, fit_keras, fit_synced,
+                                      replica_mean)
 
 #: Layers that exist with the same shape in both domains' networks (item embeddings do not).
 TRANSFERABLE = ("user_embedding", "user_tower", "item_tower")
@@ -177,11 +177,9 @@ class Finetune(FactorModel):
         # phase 2: same structure for the target items, copy the bottom layers, fine-tune
         tgt = self._build(self.sizes.n_target_items, cfg.seed + 100, self.transferred)
         self._set_arrays(tgt.arrays())
-        validate = valid_ndcg(self, dataset, max_users=cfg.valid_users, seed=cfg.seed,
-                              before=lambda: self._set_arrays(tgt.arrays()))
-        r_tgt = fit_keras(tgt, batches=self._batches(dataset, "target", cfg.seed + 1), validate=validate,
-                          verbose=verbose, log_prefix=f"{self.name}/target-finetune ", **cfg.loop_options())
-        self._set_arrays(tgt.arrays())
+        r_tgt = fit_synced(self, tgt, dataset, cfg, batches=self._batches(dataset, "target", cfg.seed + 1),
+                           sync=lambda: self._set_arrays(tgt.arrays()), verbose=verbose,
+                           log_prefix=f"{self.name}/target-finetune ")
         return combine_reports({"source-pretrain": r_src, "target-finetune": r_tgt})
 
     def _build(self, n_items: int, seed: int, copied: dict[str, np.ndarray] | None = None) -> TwoTowerNet:

@@ -42,7 +42,7 @@ from xcatrec.models.embeddings import FactorModel
 from xcatrec.models.towers import MLP, TowerConfig, as_units, embedding, mlp_numpy, row_loss, sample_negatives
 from xcatrec.training.optimizers import LazyAdam
 from xcatrec.training.sampling import NegativeSampler
-from xcatrec.training.trainer import build_keras, epoch_dataset, fit_keras, valid_ndcg
+from xcatrec.training.trainer import build_keras, epoch_dataset, fit_synced
 
 DOMAINS = ("source", "target")
 FUSIONS = ("concat", "gate", "add")
@@ -258,12 +258,8 @@ class SharedBottom(FactorModel):
 
         net = build_keras(self._build)
         self._set_arrays(net.arrays())
-        validate = valid_ndcg(self, dataset, max_users=cfg.valid_users, seed=cfg.seed,
-                              before=lambda: self._set_arrays(net.arrays()))
-        report = fit_keras(net, batches=batches, validate=validate, verbose=verbose,
-                           log_prefix=f"{self.name}/joint ", **cfg.loop_options())
-        self._set_arrays(net.arrays())
-        return report
+        return fit_synced(self, net, dataset, cfg, batches=batches, sync=lambda: self._set_arrays(net.arrays()),
+                          verbose=verbose, log_prefix=f"{self.name}/joint ")
 
     def _build(self) -> SharedBottomNet:
         cfg: SharedBottomConfig = self.config

@@ -6,7 +6,7 @@ Importing this package does not import TensorFlow (the functions do when called)
 
 from xcatrec.training.sampling import NegativeSampler
 from xcatrec.training.trainer import (build_keras, combine_reports, current_strategy, epoch_dataset,
-                                      fit_keras, replica_mean, valid_ndcg)
+                                      fit_keras, fit_synced, replica_mean, valid_ndcg)
 
 __all__ = ["NegativeSampler", "build_keras", "combine_reports", "current_strategy",
-           "epoch_dataset", "fit_keras", "replica_mean", "valid_ndcg"]
+           "epoch_dataset", "fit_keras", "fit_synced", "replica_mean", "valid_ndcg"]

@@ -119,6 +119,24 @@ def valid_ndcg(model: "Recommender", dataset: "CrossDomainDataset", *, max_users
     return validate
 
 
+def fit_synced(owner: "Recommender", net: "keras.Model", dataset: "CrossDomainDataset", config: Any, *,
+               batches: Callable[[int], "tf.data.Dataset"], sync: Callable[[], None], verbose: bool = False,
+               log_prefix: str | None = None) -> "FitReport":
+    """Train ``net`` for the recommender ``owner`` that scores from numpy copies of its weights.
+
+    The pattern every Keras-trained method shares: ``sync()`` copies the network's weights into
+    ``owner`` before each validation (full-ranking NDCG@10 on the target valid split, see
+    :func:`valid_ndcg`) and once more after training, when :func:`fit_keras` has restored the best
+    weights. ``config`` is the method's :class:`~xcatrec.models.train_config.TrainConfig`.
+    """
+    validate = valid_ndcg(owner, dataset, max_users=config.valid_users, seed=config.seed, before=sync)
+    report = fit_keras(net, batches=batches, validate=validate, verbose=verbose,
+                       log_prefix=f"{owner.name} " if log_prefix is None else log_prefix,
+                       **config.loop_options())
+    sync()
+    return report
+
+
 def fit_keras(model: "keras.Model", *, batches: Callable[[int], "tf.data.Dataset"], epochs: int,
               validate: Callable[[], float] | None = None, patience: int = 0, eval_every: int = 1,
               strategy: "tf.distribute.Strategy | None" = None, verbose: bool = False,
