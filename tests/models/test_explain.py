@@ -9,7 +9,7 @@ from conftest import make_tiny_dataset
 from xcatrec.data.types import CrossDomainDataset, Domain, Interactions, Vocab
 from xcatrec.errors import ConfigError, UnknownIdError
 from xcatrec.models.cross_itemknn import CrossItemKNN, CrossItemKNNConfig, SourceOnlyKNN
-from xcatrec.models.explain import explain
+from xcatrec.models.explain import explain, score_by_domain
 from xcatrec.models.itemknn import ItemKNN, ItemKNNConfig
 from xcatrec.models.popularity import Popularity
 
@@ -40,6 +40,9 @@ def test_hand_computed_terms_sum_to_the_score():
     np.testing.assert_allclose(terms.contribution.sum(), ex.score, rtol=1e-6)
     np.testing.assert_allclose(terms.share.sum(), 1.0)
     np.testing.assert_allclose(ex.by_domain().to_numpy(), [0.5 + 0.5 / np.sqrt(6), 0.5], rtol=1e-6)
+    parts = score_by_domain(model, [1, 3], [1, 0])
+    np.testing.assert_allclose(parts[["source", "target"]].to_numpy(),
+                               [[0.5 + 0.5 / np.sqrt(6), 0.5], [0.5 * 2 / np.sqrt(6), 0.0]], rtol=1e-6)
 
 
 @pytest.mark.parametrize("model_class, config, domains", [
@@ -62,6 +65,31 @@ def test_terms_plus_tiebreak_equal_score_for_every_neighbourhood_model(model_cla
             assert ex.contributions.raw_item.isna().all()
     top = explain(model, 0, int(np.argmax(model.score([0])[0])), top=2)
     assert len(top.contributions) <= 2
+
+
+@pytest.mark.parametrize("model_class, config", [
+    (CrossItemKNN, CrossItemKNNConfig(k=10, shrink=5.0, source_weight=0.7)),
+    (SourceOnlyKNN, CrossItemKNNConfig(k=10, shrink=5.0)),
+    (ItemKNN, ItemKNNConfig(k=10, shrink=5.0)),
+])
+def test_score_by_domain_matches_explain_and_score(model_class, config):
+    ds = make_tiny_dataset()
+    model = model_class(ds.sizes, config)
+    model.fit(ds)
+    users = np.arange(ds.n_users)
+    items = model.recommend(users, k=1)[:, 0]
+    parts = score_by_domain(model, users, items)
+    np.testing.assert_allclose(parts.source + parts.target + parts.tiebreak, parts.score, rtol=1e-5)
+    np.testing.assert_allclose(parts.score, model.score(users)[users, items], rtol=1e-6)
+    for u in (0, 5, 17):
+        np.testing.assert_allclose(parts.loc[u, ["source", "target"]].to_numpy(dtype=float),
+                                   explain(model, u, items[u]).by_domain().to_numpy(), rtol=1e-5, atol=1e-9)
+    if model_class is ItemKNN:
+        assert (parts.source == 0).all()
+    if model_class is SourceOnlyKNN:
+        assert (parts.target == 0).all()
+    with pytest.raises(ConfigError, match="paired"):
+        score_by_domain(model, [0, 1], [0])
 
 
 def test_source_terms_are_the_users_source_items():
