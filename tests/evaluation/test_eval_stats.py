@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as sps
 
 from xcatrec.errors import ConfigError, DataError
-from xcatrec.evaluation import paired_user_test, records, summarize, to_markdown
+from xcatrec.evaluation import best_versus, paired_user_test, records, summarize, to_markdown
 
 LABELS = dict(dataset="amazon", source="electronics", target="clothing", split="published", protocol="full")
 
@@ -125,3 +125,32 @@ def test_to_markdown_without_tabulate(monkeypatch):
     assert len(lines) == 5
     with pytest.raises(ConfigError):
         to_markdown(pd.DataFrame({"x": [1]}))
+
+
+def _grid(values: dict[str, list[float]], metric="ndcg", k=10, protocol="full") -> list[dict]:
+    return [{"method": m, "seed": s, "metric": metric, "k": k, "protocol": protocol, "value": v}
+            for m, vs in values.items() for s, v in enumerate(vs)]
+
+
+def test_best_versus_picks_the_best_of_each_side_and_tests_them_paired():
+    runs = _grid({"pop": [0.10, 0.11, 0.12], "knn": [0.20, 0.21, 0.23],
+                  "cmf": [0.25, 0.27, 0.28], "emcdr": [0.15, 0.16, 0.15]})
+    runs += _grid({"cmf": [9.0, 9.0, 9.0]}, metric="hr")  # other metrics are ignored
+    got = best_versus(runs, ["cmf", "emcdr", "absent"], ["pop", "knn"])
+    assert (got["challenger"], got["reference"]) == ("cmf", "knn")
+    assert got["challenger_mean"] == pytest.approx(0.8 / 3) and got["reference_mean"] == pytest.approx(0.64 / 3)
+    assert got["rel_delta"] == pytest.approx(0.16 / 0.64)
+    # differences 0.05, 0.06, 0.05: paired t = mean / (sd / sqrt(3))
+    d = np.array([0.05, 0.06, 0.05])
+    t = d.mean() / (d.std(ddof=1) / np.sqrt(3))
+    assert got["p_value"] == pytest.approx(2 * sps.t.sf(t, 2))
+    assert got["wins"] and got["n_seeds"] == 3
+
+
+def test_best_versus_lower_is_better_and_clear_errors():
+    runs = _grid({"item-mean": [0.83, 0.84, 0.82], "cmf": [0.85, 0.86, 0.84]}, metric="rmse", k=None,
+                 protocol="ratings")
+    got = best_versus(runs, ["cmf"], ["item-mean"], metric="rmse", k=None, protocol="ratings", lower_is_better=True)
+    assert got["rel_delta"] < 0 and not got["wins"]  # cmf's RMSE is higher: worse
+    with pytest.raises(ConfigError, match="challenger"):
+        best_versus(runs, ["dann"], ["item-mean"], metric="rmse", k=None, protocol="ratings")

@@ -9,9 +9,10 @@ from xcatrec.evaluation.metrics import (UserRanks, auc, f1, hit_rate, mae, mrr, 
                                         recall, rmse, tie_aware_ranks)
 from xcatrec.evaluation.protocols import PROTOCOLS, evaluate, evaluate_ratings
 from xcatrec.evaluation.sampling import sample_negatives
-from xcatrec.evaluation.stats import PairedTest, paired_user_test, records, summarize, to_markdown
+from xcatrec.evaluation.stats import (PairedTest, best_versus, paired_user_test, records, summarize,
+                                      to_markdown)
 
 __all__ = ["PROTOCOLS", "evaluate", "evaluate_ratings", "classification_metrics", "UserRanks",
            "tie_aware_ranks", "hit_rate", "recall", "precision", "f1", "ndcg", "mrr", "auc",
            "ranking_metrics", "mae", "rmse", "sample_negatives", "records", "summarize", "paired_user_test",
-           "PairedTest", "to_markdown"]
+           "PairedTest", "to_markdown", "best_versus"]

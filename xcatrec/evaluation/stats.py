@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ from scipy import stats as sps
 
 from xcatrec.errors import ConfigError, DataError
 
-__all__ = ["LABELS", "BY", "records", "summarize", "paired_user_test", "to_markdown", "PairedTest"]
+__all__ = ["LABELS", "BY", "records", "summarize", "paired_user_test", "to_markdown", "PairedTest", "best_versus"]
 
 #: Labels every record carries (``None`` when not given).
 LABELS = ("dataset", "source", "target", "split", "protocol", "method", "seed")
@@ -130,6 +130,41 @@ def _versus(values: pd.Series, base: pd.Series, mean: float) -> dict[str, float]
                 warnings.simplefilter("ignore", RuntimeWarning)
                 p = float(sps.ttest_rel(a, b).pvalue)
     return {"delta": delta, "rel_delta": delta / base_mean if base_mean != 0 else math.nan, "p_value": p}
+
+
+def best_versus(records_or_df, challengers: Sequence[str], references: Sequence[str], *, metric: str = "ndcg",
+                k: int | None = 10, protocol: str = "full", lower_is_better: bool = False,
+                alpha: float = 0.05) -> dict[str, Any]:
+    """The best of ``challengers`` against the best of ``references`` on one metric, over seeds.
+
+    "Best" is the highest mean over seeds (lowest with ``lower_is_better``, e.g. RMSE). The p-value
+    is the paired t-test over common seeds of :func:`summarize` (two-sided).
+
+    Returns:
+        ``challenger``, ``challenger_mean``, ``reference``, ``reference_mean``, ``rel_delta``
+        (signed so that positive means the challenger is better), ``p_value``, ``n_seeds`` and
+        ``wins`` (better with ``p_value < alpha``).
+    """
+    df = _frame(records_or_df)
+    keep = (df["metric"] == metric) & (df["protocol"] == protocol)
+    if k is not None and "k" in df.columns:
+        keep &= df["k"] == k
+    df = df[keep]
+    means = df.groupby("method")["value"].mean()
+    pick = {}
+    for role, names in (("challenger", challengers), ("reference", references)):
+        present = means.reindex([n for n in names if n in means.index])
+        if present.empty:
+            raise ConfigError(f"None of the {role} methods {list(names)} has {protocol} {metric} results.",
+                              f"Use methods from {sorted(map(str, means.index))}.")
+        pick[role] = present.idxmin() if lower_is_better else present.idxmax()
+    row = summarize(df, baseline=pick["reference"], by=[]).set_index("method").loc[pick["challenger"]]
+    sign = -1.0 if lower_is_better else 1.0
+    rel, p = sign * float(row["rel_delta"]), float(row["p_value"])
+    return {"challenger": pick["challenger"], "challenger_mean": float(means[pick["challenger"]]),
+            "reference": pick["reference"], "reference_mean": float(means[pick["reference"]]),
+            "rel_delta": rel, "p_value": p, "n_seeds": int(row["n_seeds"]),
+            "wins": bool(rel > 0 and p < alpha)}
 
 
 class PairedTest(NamedTuple):
