@@ -35,6 +35,9 @@ import pandas as pd
 from xcatrec.errors import ConfigError
 from xcatrec.experiment import RunSpec, log, run_seeds
 
+#: Where the committed results of ``configs/bench-results.json`` live (the book prints them).
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
 SCENARIO_KEYS = {"name", "dataset", "source", "target", "split", "beta", "protocols", "methods",
                  "target_only", "options", "data", "seeds"}
 
@@ -209,3 +212,33 @@ def _write(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def load_results(path: str | Path = RESULTS_DIR) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Read a benchmark's output folder: ``(records, summary, provenance lines of summary.md)``."""
+    path = Path(path)
+    missing = [name for name in ("records.json", "summary.csv", "summary.md") if not (path / name).is_file()]
+    if missing:
+        raise ConfigError(f"Benchmark results {missing} are missing in {path}.",
+                          "Run `python -m xcatrec bench CONFIG --out-dir DIR` and pass that DIR.")
+    records = pd.DataFrame(json.loads((path / "records.json").read_text()))
+    records["k"] = records["k"].astype("Int64")
+    summary = pd.read_csv(path / "summary.csv")
+    summary["k"] = summary["k"].astype("Int64")
+    provenance = [line[2:] for line in (path / "summary.md").read_text().splitlines()[:8] if line.startswith("- ")]
+    return records, summary, provenance
+
+
+def scenario_table(summary: pd.DataFrame, scenario: str, *, protocol: str = "full", metric: str = "ndcg",
+                   k: int | None = 10) -> pd.DataFrame:
+    """One scenario's rows of a benchmark summary, best first, indexed by method."""
+    rows = summary[(summary["scenario"] == scenario) & (summary["protocol"] == protocol)
+                   & (summary["metric"] == metric)]
+    rows = rows[rows["k"] == k] if k is not None else rows[rows["k"].isna()]
+    if rows.empty:
+        raise ConfigError(f"No {protocol} {metric} results for scenario {scenario!r}.",
+                          f"Use a scenario from {sorted(summary['scenario'].unique())}.")
+    rows = rows.assign(ci=(rows["ci_high"] - rows["ci_low"]) / 2)
+    cols = [c for c in ("mean", "ci", "n_seeds", "rel_vs_target_only", "p_vs_target_only", "rel_vs_popularity",
+                        "p_vs_popularity", "seconds_per_epoch", "fit_seconds", "peak_mb") if c in rows.columns]
+    return rows.set_index("method")[cols].sort_values("mean", ascending=protocol == "ratings")

@@ -44,6 +44,13 @@ METHODS: dict[str, type[Recommender]] = {
     "item-mean": ItemMean,
 }
 
+#: Methods that learn from the target category alone (the references a transfer method must beat).
+TARGET_ONLY: tuple[str, ...] = ("popularity", "item-mean", "bpr-mf", "itemknn")
+#: Methods that use the source category; ``LEARNED_TRANSFER`` are those with trained parameters.
+TRANSFER: tuple[str, ...] = ("source-only", "cross-itemknn", "finetune", "shared-bottom", "cmf", "emcdr",
+                             "ptupcdr", "conet", "dann")
+LEARNED_TRANSFER: tuple[str, ...] = ("finetune", "shared-bottom", "cmf", "emcdr", "ptupcdr", "conet", "dann")
+
 
 def make_model(method: str, sizes: DatasetSizes, **options: Any) -> Recommender:
     """Build the method named ``method`` for a data set of ``sizes``, with config fields ``options``.
@@ -66,7 +73,7 @@ def make_model(method: str, sizes: DatasetSizes, **options: Any) -> Recommender:
     return cls(sizes, cls.config_class(**options))
 
 
-__all__ = ["METHODS", "make_model", "Recommender", "ModelConfig", "TrainConfig", "FitReport", "Phase",
+__all__ = ["METHODS", "TARGET_ONLY", "TRANSFER", "LEARNED_TRANSFER", "make_model", "Recommender", "ModelConfig", "TrainConfig", "FitReport", "Phase",
            "Popularity", "PopularityConfig", "BPRMF", "BPRMFConfig", "ItemKNN", "ItemKNNConfig",
            "CrossItemKNN", "CrossItemKNNConfig", "SourceOnlyKNN", "SeedCNN", "SeedCNNConfig",
            "Finetune", "FinetuneConfig", "SharedBottom", "SharedBottomConfig", "CMF", "CMFConfig", "EMCDR",

@@ -1,0 +1,51 @@
+"""Reading a benchmark's results back: the functions the book uses to print committed results."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from xcatrec.bench import load_results, run_bench, scenario_table
+from xcatrec.errors import ConfigError
+from xcatrec.models import LEARNED_TRANSFER, METHODS, TARGET_ONLY, TRANSFER
+
+
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    config = {"seeds": [0, 1, 2], "ks": [10], "methods": {"popularity": {}, "itemknn": {}, "cross-itemknn": {}},
+              "scenarios": [{"name": "tiny", "dataset": "synthetic", "split": "loo", "target_only": "itemknn",
+                             "data": {"rho": 1.0, "n_users": 250, "n_source_items": 50, "n_target_items": 40}}]}
+    path = out / "bench.json"
+    path.write_text(json.dumps(config))
+    run_bench(path, out_dir=out, verbose=False)
+    return out
+
+
+def test_load_results_and_scenario_table(tiny_bench):
+    records, summary, provenance = load_results(tiny_bench)
+    assert set(records["method"]) == {"popularity", "itemknn", "cross-itemknn"}
+    assert any(line.startswith("commit: ") for line in provenance)
+    assert any(line.startswith("command: ") for line in provenance)
+    table = scenario_table(summary, "tiny")
+    assert list(table.index) == list(table.sort_values("mean", ascending=False).index)
+    assert set(table.index) == {"popularity", "itemknn", "cross-itemknn"}
+    assert (table["n_seeds"] == 3).all() and (table["ci"] >= 0).all()
+    assert table.loc["itemknn", "rel_vs_target_only"] == pytest.approx(0.0)
+    ndcg = records[(records.metric == "ndcg") & (records.protocol == "full") & (records.method == "popularity")]
+    assert table.loc["popularity", "mean"] == pytest.approx(ndcg["value"].mean())
+
+
+def test_missing_results_and_unknown_scenario_are_clear_errors(tiny_bench, tmp_path):
+    with pytest.raises(ConfigError, match="records.json"):
+        load_results(tmp_path)
+    _, summary, _ = load_results(tiny_bench)
+    with pytest.raises(ConfigError, match="nope"):
+        scenario_table(summary, "nope")
+
+
+def test_method_groups_cover_the_registry():
+    assert set(LEARNED_TRANSFER) <= set(TRANSFER)
+    assert not set(TARGET_ONLY) & set(TRANSFER)
+    assert set(METHODS) == set(TARGET_ONLY) | set(TRANSFER) | {"seed-cnn"}  # seed-cnn: an item classifier
