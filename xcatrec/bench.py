@@ -37,6 +37,7 @@ from xcatrec.experiment import RunSpec, log, run_seeds
 
 #: Where the committed results of ``configs/bench-results.json`` live (the book prints them).
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+RESULTS_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "bench-results.json"
 
 SCENARIO_KEYS = {"name", "dataset", "source", "target", "split", "beta", "protocols", "methods",
                  "target_only", "options", "data", "seeds"}
