@@ -10,12 +10,13 @@ export TF_CPP_MIN_LOG_LEVEL = 2
 export TF_ENABLE_ONEDNN_OPTS = 0
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-.PHONY: setup book test unit nbval book-strict lab clean help
+.PHONY: setup book test unit nbval book-strict lab outputs clean help
 
 help:
 	@echo "make book   build the HTML book into _build/html (executes every chapter)"
 	@echo "make test   unit tests + nbval on every chapter + the -W book build"
 	@echo "make lab    JupyterLab on chapters/"
+	@echo "make outputs  re-execute the chapters and store the outputs nbval checks (# NBVAL_CHECK_OUTPUT cells)"
 	@echo "Data: set XCATREC_DATA to a local copy of the public data sets, or let xcatrec download them."
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
@@ -49,6 +50,9 @@ test: setup
 
 lab: setup
 	$(BIN)/jupyter lab chapters/
+
+outputs: setup
+	$(BIN)/python -m xcatrec.book chapters/*.ipynb
 
 clean:
 	rm -rf _build
