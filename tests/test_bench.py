@@ -8,6 +8,7 @@ import pytest
 
 from xcatrec.bench import load_results, run_bench, scenario_table
 from xcatrec.errors import ConfigError
+from xcatrec.method_names import METHOD_NAMES
 from xcatrec.models import LEARNED_TRANSFER, METHODS, TARGET_ONLY, TRANSFER
 
 
@@ -49,3 +50,15 @@ def test_method_groups_cover_the_registry():
     assert set(LEARNED_TRANSFER) <= set(TRANSFER)
     assert not set(TARGET_ONLY) & set(TRANSFER)
     assert set(METHODS) == set(TARGET_ONLY) | set(TRANSFER) | {"seed-cnn"}  # seed-cnn: an item classifier
+    assert set(METHOD_NAMES) == set(METHODS)
+
+
+def test_the_parser_does_not_import_tensorflow():
+    """``--help`` must answer at once: building the parser must not import TensorFlow."""
+    import subprocess
+    import sys
+
+    probe = subprocess.run([sys.executable, "-c", "import sys\nfrom xcatrec.cli import build_parser\n"
+                            "build_parser()\nassert 'tensorflow' not in sys.modules, 'tensorflow imported'"],
+                           capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr

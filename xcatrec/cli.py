@@ -54,10 +54,10 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_method_args(p: argparse.ArgumentParser) -> None:
-    from xcatrec.models import METHODS
+    from xcatrec.method_names import METHOD_NAMES
 
-    p.add_argument("--method", required=True, choices=sorted(METHODS), metavar="METHOD",
-                   help="one of: " + ", ".join(sorted(METHODS)))
+    p.add_argument("--method", required=True, choices=METHOD_NAMES, metavar="METHOD",
+                   help="one of: " + ", ".join(METHOD_NAMES))
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="a config field of the method, e.g. --option dim=32 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress output")

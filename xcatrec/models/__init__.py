@@ -44,13 +44,7 @@ METHODS: dict[str, type[Recommender]] = {
     "item-mean": ItemMean,
 }
 
-#: Methods that learn from the target category alone (the references a transfer method must beat).
-TARGET_ONLY: tuple[str, ...] = ("popularity", "item-mean", "bpr-mf", "itemknn")
-#: Methods that use the source category; ``LEARNED_TRANSFER`` are those with trained parameters.
-TRANSFER: tuple[str, ...] = ("source-only", "cross-itemknn", "finetune", "shared-bottom", "cmf", "emcdr",
-                             "ptupcdr", "conet", "dann")
-LEARNED_TRANSFER: tuple[str, ...] = ("finetune", "shared-bottom", "cmf", "emcdr", "ptupcdr", "conet", "dann")
-
+from xcatrec.method_names import LEARNED_TRANSFER, TARGET_ONLY, TRANSFER  # noqa: E402  (re-exported)
 
 def make_model(method: str, sizes: DatasetSizes, **options: Any) -> Recommender:
     """Build the method named ``method`` for a data set of ``sizes``, with config fields ``options``.
