@@ -200,9 +200,11 @@ def test_bench_bad_config(capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluate_douban_and_amazon(capsys, shared_data_dir):
+def test_evaluate_douban_and_amazon(capsys, shared_data_dir, monkeypatch):
+    monkeypatch.setenv("XCATREC_DATA", str(shared_data_dir))
     code, out, err = run(capsys, "evaluate", "--dataset", "douban-book-music", "--method", "popularity", "--quiet")
-    assert code == 0, err and "music" in out
+    assert code == 0, err
+    assert "music" in out
     code, out, err = run(capsys, "evaluate", "--dataset", "amazon-elec-cloth", "--source", "elec",
                          "--target", "cloth", "--method", "popularity", "--protocol", "sampled-999", "--quiet")
     assert code == 0, err
