@@ -22,6 +22,7 @@ from xcatrec.models import BPRMF, BPRMFConfig
 from xcatrec.models.base import FitReport
 from xcatrec.models.train_config import TrainConfig
 from xcatrec.training import build_keras, combine_reports, epoch_dataset, fit_keras, replica_mean, valid_ndcg
+from xcatrec.training.trainer import checkpoint_path, load_checkpoint
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -140,7 +141,8 @@ def test_train_config_rejects_bad_values():
         TrainConfig(patience=-1)
     with pytest.raises(ConfigError, match="learning_rate"):
         BPRMFConfig(learning_rate=0.0)
-    assert TrainConfig().loop_options() == {"epochs": 20, "patience": 3, "eval_every": 1}
+    assert TrainConfig().loop_options() == {"epochs": 20, "patience": 3, "eval_every": 1, "checkpoint": None}
+    assert TrainConfig(checkpoint_dir="ck").loop_options()["checkpoint"] == "ck"
 
 
 def test_valid_ndcg_uses_a_fixed_subset_of_validation_users():
@@ -211,3 +213,37 @@ def test_mirrored_strategy_on_two_cpu_devices_matches_the_default_strategy():
     np.testing.assert_allclose(mirrored["valid_ndcg@10"], plain["valid_ndcg@10"], atol=1e-3)
     np.testing.assert_allclose(mirrored["loss"], plain["loss"], rtol=1e-4)
     assert plain["loss"][-1] < plain["loss"][0] - 0.02  # both trained, not just sat at initialisation
+
+
+def test_checkpoint_holds_the_weights_the_model_ends_with(tmp_path):
+    ds = make_tiny_dataset()
+    model = BPRMF(ds.sizes, replace(SMALL, epochs=4, checkpoint_dir=str(tmp_path / "ckpt")))
+    report = model.fit(ds)
+    path = checkpoint_path(tmp_path / "ckpt", "bpr-mf ")
+    assert path.is_file() and not list(path.parent.glob("*.tmp"))
+    with np.load(path) as saved:
+        arrays = [saved[k] for k in saved.files]
+    assert any(a.shape == model.user_factors.shape and np.array_equal(a, model.user_factors) for a in arrays)
+    assert report.best_epoch >= 1
+
+
+def test_load_checkpoint_restores_and_refuses_a_mismatch(tmp_path):
+    def net(units):
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(units)])
+        m.compile(optimizer="sgd", loss="mse")
+        return m
+
+    source = build_keras(lambda: net(2))
+    x, y = np.ones((8, 3), np.float32), np.zeros((8, 2), np.float32)
+    fit_keras(source, batches=lambda e: tf.data.Dataset.from_tensor_slices((x, y)).batch(4), epochs=2,
+              checkpoint=tmp_path, log_prefix="tiny/phase ")
+    path = checkpoint_path(tmp_path, "tiny/phase ")
+    assert path.name == "tiny-phase.best.npz"
+    fresh = build_keras(lambda: net(2))
+    load_checkpoint(fresh, path)
+    for a, b in zip(fresh.get_weights(), source.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ConfigError, match="does not fit"):
+        load_checkpoint(build_keras(lambda: net(5)), path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_checkpoint(fresh, tmp_path / "none.npz")

@@ -95,7 +95,8 @@ class CMF(RatingFactorModel):
         report = fit_keras(net, batches=row_batches(arrays, cfg.batch_size, cfg.seed, negatives),
                            validate=valid_metric(self, dataset, cfg, copy), verbose=verbose,
                            log_prefix=f"{self.name} ", epochs=cfg.epochs, patience=cfg.patience,
-                           eval_every=cfg.eval_every, metric=metric_name(cfg.loss))
+                           eval_every=cfg.eval_every, metric=metric_name(cfg.loss),
+                           checkpoint=cfg.checkpoint_dir or None)
         copy()
         return report
 

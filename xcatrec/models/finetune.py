@@ -171,7 +171,8 @@ class Finetune(FactorModel):
         # phase 1: source pre-training (fixed epochs; the source has no validation split)
         src = self._build(self.sizes.n_source_items, cfg.seed)
         r_src = fit_keras(src, batches=self._batches(dataset, "source", cfg.seed), epochs=cfg.source_epochs,
-                          verbose=verbose, log_prefix=f"{self.name}/source-pretrain ")
+                          verbose=verbose, log_prefix=f"{self.name}/source-pretrain ",
+                          checkpoint=cfg.checkpoint_dir or None)
         source_state = src.arrays()
         self.transferred = {n: source_state[n].copy() for n in self.moves}
         # phase 2: same structure for the target items, copy the bottom layers, fine-tune

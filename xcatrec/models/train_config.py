@@ -14,6 +14,7 @@ import cycle: ``xcatrec.training`` imports nothing from ``xcatrec.models`` at mo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from xcatrec.errors import ConfigError
 from xcatrec.models.base import ModelConfig
@@ -32,6 +33,8 @@ class TrainConfig(ModelConfig):
         eval_every: Validate every this many epochs (and after the last one).
         valid_users: At most this many validation users (a fixed random subset) are scored per
             validation, to keep validation cheap; 0 means all of them.
+        checkpoint_dir: If not empty, the best weights of each training phase are written there
+            while training (see :func:`xcatrec.training.trainer.fit_keras`).
     """
 
     epochs: int = 20
@@ -40,6 +43,7 @@ class TrainConfig(ModelConfig):
     patience: int = 3
     eval_every: int = 1
     valid_users: int = 3000
+    checkpoint_dir: str = ""
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every"):
@@ -54,6 +58,7 @@ class TrainConfig(ModelConfig):
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}.",
                               "Pass learning_rate=1e-3, for example.")
 
-    def loop_options(self) -> dict[str, int]:
+    def loop_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`fit_keras` that this config sets."""
-        return {"epochs": self.epochs, "patience": self.patience, "eval_every": self.eval_every}
+        return {"epochs": self.epochs, "patience": self.patience, "eval_every": self.eval_every,
+                "checkpoint": self.checkpoint_dir or None}

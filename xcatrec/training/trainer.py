@@ -22,8 +22,11 @@ imported at module level, so model modules can import this one without an import
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -140,7 +143,8 @@ def fit_synced(owner: "Recommender", net: "keras.Model", dataset: "CrossDomainDa
 def fit_keras(model: "keras.Model", *, batches: Callable[[int], "tf.data.Dataset"], epochs: int,
               validate: Callable[[], float] | None = None, patience: int = 0, eval_every: int = 1,
               strategy: "tf.distribute.Strategy | None" = None, verbose: bool = False,
-              log_prefix: str = "", metric: str = "valid_ndcg@10") -> "FitReport":
+              log_prefix: str = "", metric: str = "valid_ndcg@10",
+              checkpoint: str | Path | None = None) -> "FitReport":
     """Train a compiled Keras model epoch by epoch with early stopping on a validation metric.
 
     Args:
@@ -155,6 +159,9 @@ def fit_keras(model: "keras.Model", *, batches: Callable[[int], "tf.data.Dataset
         verbose: Print one progress line per epoch to stderr.
         log_prefix: Text put before each progress line (e.g. the method and phase name).
         metric: Name of the validation metric in the report's history.
+        checkpoint: A folder; when given, the weights kept so far (the best validated ones, or the
+            last epoch's without validation) are written after every epoch that changes them, to
+            ``<folder>/<log_prefix>.best.npz`` (atomically). Restore them with :func:`load_checkpoint`.
 
     Returns:
         A :class:`FitReport`: epochs run, total seconds (training + validation), mean training seconds
@@ -191,9 +198,13 @@ def fit_keras(model: "keras.Model", *, batches: Callable[[int], "tf.data.Dataset
                 best_value, best_epoch, waited = value, epoch, 0
                 best_weights = model.get_weights()
                 line += "  *"
+                if checkpoint is not None:
+                    _save_checkpoint(checkpoint_path(checkpoint, log_prefix), best_weights)
             else:
                 waited += 1
                 stop = patience > 0 and waited >= patience
+        elif validate is None and checkpoint is not None:
+            _save_checkpoint(checkpoint_path(checkpoint, log_prefix), model.get_weights())
         if verbose:
             print(line, file=sys.stderr, flush=True)
         if stop:
@@ -205,6 +216,35 @@ def fit_keras(model: "keras.Model", *, batches: Callable[[int], "tf.data.Dataset
     return FitReport(epochs=epoch, seconds=time.perf_counter() - start,
                      seconds_per_epoch=float(np.mean(history["seconds"])) if epoch else 0.0,
                      best_epoch=best_epoch, history=history)
+
+
+def checkpoint_path(folder: str | Path, log_prefix: str = "") -> Path:
+    """Where :func:`fit_keras` writes the checkpoint of a phase named by ``log_prefix``."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", log_prefix.strip()).strip("-") or "model"
+    return Path(folder) / f"{name}.best.npz"
+
+
+def _save_checkpoint(path: Path, weights: list[np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, *weights)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(model: "keras.Model", path: str | Path) -> None:
+    """Set a built Keras model's weights from a checkpoint written by :func:`fit_keras`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Checkpoint {str(path)!r} does not exist.",
+                          "Train with a checkpoint folder first (config field checkpoint_dir).")
+    with np.load(path) as saved:
+        weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    expected = [tuple(w.shape) for w in model.get_weights()]
+    if [w.shape for w in weights] != expected:
+        raise ConfigError(f"Checkpoint {path} does not fit this model (shapes {[w.shape for w in weights]} "
+                          f"against {expected}).", "Build the model with the config it was trained with.")
+    model.set_weights(weights)
 
 
 def combine_reports(reports: "dict[str, FitReport]") -> "FitReport":
