@@ -42,6 +42,6 @@ def test_one_committed_row_is_reproduced(shared_data_dir, monkeypatch):
     stored = {key(r): r["value"] for r in committed_records()
               if r["scenario"] == "elec-cloth-warm" and r["method"] == "itemknn" and r["seed"] == 0
               and r["protocol"] != "cost"}
-    assert set(fresh) == set(stored) and len(stored) >= 10
+    assert set(stored) <= set(fresh) and len(stored) >= 10  # fresh runs may add protocols (validation)
     for k, value in stored.items():
         assert fresh[k] == pytest.approx(value, abs=1e-6), k

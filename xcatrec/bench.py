@@ -17,7 +17,11 @@ Config format (JSON)::
 
 A scenario's ``methods`` picks from the top-level ``methods`` (name -> options); ``options`` inside a
 scenario override them for that scenario (``{"method": {"field": value}}``); ``data`` passes extra
-options to the loader (e.g. ``{"rho": 0.5}`` for the synthetic marketplace).
+options to the loader (e.g. ``{"rho": 0.5}`` for the synthetic marketplace). The top-level
+``validate_users`` (default 3000; ``null`` turns it off) sets how many target validation users every
+run is also scored on (protocol ``valid``, or ``valid-ratings``): each transfer run is compared with
+the scenario's target-only run of the same seed there, and the summary counts the seeds on which it
+was worse (``neg_transfer_valid`` of ``valid_seeds``), a negative-transfer flag that never reads test.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from typing import Any, Callable
 import pandas as pd
 
 from xcatrec.errors import ConfigError
-from xcatrec.experiment import RunSpec, log, run_seeds
+from xcatrec.experiment import VALID_PROTOCOL, VALID_RATING_PROTOCOL, RunSpec, log, run_seeds
+from xcatrec.method_names import TRANSFER
 
 #: Where the committed results of ``configs/bench-results.json`` live (the book prints them).
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
@@ -61,6 +66,10 @@ def load_config(path: str | Path) -> dict[str, Any]:
     unknown = sorted(set(config["methods"]) - set(METHODS))
     if unknown:
         raise ConfigError(f"Unknown method(s) {unknown} in {path}.", f"Use names from {sorted(METHODS)}.")
+    users = config.get("validate_users", 3000)
+    if users is not None and (isinstance(users, bool) or not isinstance(users, int) or users < 0):
+        raise ConfigError(f"validate_users must be a whole number >= 0 or null, got {users!r} in {path}.",
+                          "Use 3000 (0 scores every validation user; null skips validation).")
     for scenario in config["scenarios"]:
         extra = sorted(set(scenario) - SCENARIO_KEYS)
         if extra:
@@ -107,7 +116,30 @@ def run_scenario(scenario: dict[str, Any], config: dict[str, Any], *, verbose: b
     log(f"== scenario {name}: {len(specs)} methods x {len(seeds)} seeds"
         + (f" ({skipped} runs already done)" if skipped else ""), verbose=verbose)
     return run_seeds(load, specs, seeds, verbose=verbose, labels={"scenario": name}, measure_memory=True,
-                     skip=lambda spec, seed: (name, spec.method, seed) in done, on_records=on_records)
+                     skip=lambda spec, seed: (name, spec.method, seed) in done, on_records=on_records,
+                     validate_users=config.get("validate_users", 3000))
+
+
+def negative_transfer_flags(rows: pd.DataFrame, target_only: str, ks: list[int]) -> pd.DataFrame:
+    """Per transfer method of one scenario: on how many seeds its validation score was worse than the
+    target-only method's of the same seed (NDCG at the first cut-off; RMSE for rating scenarios).
+
+    Returns:
+        Columns ``method``, ``neg_transfer_valid`` (seeds worse) and ``valid_seeds`` (seeds compared);
+        empty when the scenario has no validation records for ``target_only``.
+    """
+    ranking = rows[(rows["protocol"] == VALID_PROTOCOL) & (rows["metric"] == "ndcg") & (rows["k"] == ks[0])]
+    ratings = rows[(rows["protocol"] == VALID_RATING_PROTOCOL) & (rows["metric"] == "rmse")]
+    valid, higher_is_better = (ranking, True) if len(ranking) else (ratings, False)
+    table = valid.pivot_table(index="seed", columns="method", values="value", aggfunc="first")
+    if target_only not in table.columns:
+        return pd.DataFrame(columns=["method", "neg_transfer_valid", "valid_seeds"])
+    out = []
+    for method in [m for m in table.columns if m in TRANSFER]:
+        pair = table[[method, target_only]].dropna()
+        worse = pair[method] < pair[target_only] if higher_is_better else pair[method] > pair[target_only]
+        out.append({"method": method, "neg_transfer_valid": int(worse.sum()), "valid_seeds": len(pair)})
+    return pd.DataFrame(out, columns=["method", "neg_transfer_valid", "valid_seeds"])
 
 
 def summarize_bench(records: list[dict], config: dict[str, Any]) -> pd.DataFrame:
@@ -135,6 +167,8 @@ def summarize_bench(records: list[dict], config: dict[str, Any]) -> pd.DataFrame
             summary = summary.merge(pop[keys + ["rel_delta", "p_value"]].rename(
                 columns={"rel_delta": "rel_vs_popularity", "p_value": "p_vs_popularity"}), on=keys, how="left")
         summary = summary.merge(cost, left_on="method", right_index=True, how="left")
+        flags = negative_transfer_flags(rows, target_only, list(config.get("ks", [10])))
+        summary = summary.merge(flags, on="method", how="left")
         summary.insert(0, "scenario", scenario["name"])
         parts.append(summary)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -144,21 +178,25 @@ def render_markdown(summary: pd.DataFrame, *, command: str) -> str:
     """Markdown report: provenance header and one table per scenario and protocol."""
     lines = [f"# xcatrec benchmark", "", f"- command: `{command}`", f"- commit: {_git_commit()}",
              f"- date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M UTC}",
-             "- mean and 95% t-interval over seeds; p: paired t-test over seeds", ""]
+             "- mean and 95% t-interval over seeds; p: paired t-test over seeds",
+             "- neg_valid: seeds on which a transfer method scored below the target-only method on the "
+             "validation split (of the seeds compared)", ""]
     cols = ["method", "mean", "ci", "rel_vs_target_only", "p_vs_target_only", "rel_vs_popularity",
-            "p_vs_popularity", "seconds_per_epoch", "fit_seconds", "peak_mb"]
+            "p_vs_popularity", "seconds_per_epoch", "fit_seconds", "peak_mb", "neg_valid"]
     for (scenario, protocol, metric, k), rows in summary.groupby(["scenario", "protocol", "metric", "k"],
                                                                  dropna=False, sort=False):
         label = f"{metric}@{int(k)}" if pd.notna(k) else metric
         lines += [f"## {scenario}: {protocol}, {label}", "", "| " + " | ".join(cols) + " |",
                   "|" + "---|" * len(cols)]
-        for _, r in rows.sort_values("mean", ascending=protocol == "ratings").iterrows():
+        for _, r in rows.sort_values("mean", ascending=protocol.endswith("ratings")).iterrows():
             half = (r["ci_high"] - r["ci_low"]) / 2 if pd.notna(r.get("ci_high")) else float("nan")
             cells = [r["method"], f"{r['mean']:.4f}", f"±{half:.4f}"]
-            for c in cols[3:]:
+            for c in cols[3:-1]:
                 v = r.get(c, float("nan"))
                 cells.append("" if pd.isna(v) else (f"{v:+.1%}" if c.startswith("rel") else
                                                      f"{v:.3g}" if c.startswith("p_") else f"{v:.2f}"))
+            seeds = r.get("valid_seeds", float("nan"))
+            cells.append(f"{int(r['neg_transfer_valid'])}/{int(seeds)}" if pd.notna(seeds) and seeds else "")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -241,5 +279,6 @@ def scenario_table(summary: pd.DataFrame, scenario: str, *, protocol: str = "ful
                           f"Use a scenario from {sorted(summary['scenario'].unique())}.")
     rows = rows.assign(ci=(rows["ci_high"] - rows["ci_low"]) / 2)
     cols = [c for c in ("mean", "ci", "n_seeds", "rel_vs_target_only", "p_vs_target_only", "rel_vs_popularity",
-                        "p_vs_popularity", "seconds_per_epoch", "fit_seconds", "peak_mb") if c in rows.columns]
-    return rows.set_index("method")[cols].sort_values("mean", ascending=protocol == "ratings")
+                        "p_vs_popularity", "seconds_per_epoch", "fit_seconds", "peak_mb", "neg_transfer_valid",
+                        "valid_seeds") if c in rows.columns]
+    return rows.set_index("method")[cols].sort_values("mean", ascending=protocol.endswith("ratings"))

@@ -18,6 +18,8 @@ from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError
 
 RATING_PROTOCOL = "ratings"
+#: Protocol labels of the records a run gets on the target validation split (see ``validate_users``).
+VALID_PROTOCOL, VALID_RATING_PROTOCOL = "valid", "valid-ratings"
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,17 @@ def log(message: str, *, verbose: bool = True) -> None:
 
 
 def run_one(dataset: CrossDomainDataset, spec: RunSpec, seed: int, *, verbose: bool = False,
-            labels: dict[str, Any] | None = None, measure_memory: bool = False):
+            labels: dict[str, Any] | None = None, measure_memory: bool = False,
+            validate_users: int | None = None):
     """Train ``spec.method`` with ``seed`` on ``dataset`` and evaluate it.
+
+    Args:
+        validate_users: When not ``None``, also evaluate the trained model on the target validation
+            split, on the fixed subset of at most this many users that model selection scores (0 =
+            all; see :func:`xcatrec.training.trainer.validation_users`): full ranking under the
+            protocol label ``"valid"`` (``"valid-ratings"``, MAE and RMSE, when the spec evaluates
+            ratings). The benchmark compares these with the target-only run of the same seed to flag
+            negative transfer without looking at test.
 
     Returns:
         ``(records, model)``: tidy metric records (see :func:`xcatrec.evaluation.records`) with the
@@ -80,6 +91,8 @@ def run_one(dataset: CrossDomainDataset, spec: RunSpec, seed: int, *, verbose: b
             + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
             + f" ({time.perf_counter() - start:.1f} s)", verbose=verbose)
         out += records(metrics, protocol=protocol, **base)
+    if validate_users is not None and len(dataset.target.valid):
+        out += _validation_records(model, dataset, spec, seed, validate_users, base, verbose=verbose)
     cost = {"fit_seconds": fit_seconds, "seconds_per_epoch": report.seconds_per_epoch}
     if peak_mb is not None:
         cost["peak_mb"] = peak_mb
@@ -87,13 +100,34 @@ def run_one(dataset: CrossDomainDataset, spec: RunSpec, seed: int, *, verbose: b
     return out, model
 
 
+def _validation_records(model, dataset: CrossDomainDataset, spec: RunSpec, seed: int, max_users: int,
+                        base: dict[str, Any], *, verbose: bool) -> list[dict]:
+    """Records of ``model`` on the target validation split (see ``run_one(validate_users=...)``)."""
+    from xcatrec.evaluation import evaluate, evaluate_ratings, records
+    from xcatrec.training.trainer import validation_users
+
+    users = validation_users(dataset, max_users=max_users, seed=seed)
+    start = time.perf_counter()
+    if RATING_PROTOCOL in spec.protocols:
+        protocol, metrics = VALID_RATING_PROTOCOL, evaluate_ratings(model, dataset, part="valid", users=users)
+    else:
+        protocol = VALID_PROTOCOL
+        metrics = evaluate(model, dataset, protocol="full", ks=spec.ks, part="valid", users=users, seed=seed)
+    log(f"[{spec.method} seed={seed}] {protocol} ({len(users)} users): "
+        + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+        + f" ({time.perf_counter() - start:.1f} s)", verbose=verbose)
+    return records(metrics, protocol=protocol, **base)
+
+
 def run_seeds(load: Callable[[int], CrossDomainDataset], specs: Iterable[RunSpec], seeds: Iterable[int], *,
               verbose: bool = False, labels: dict[str, Any] | None = None, measure_memory: bool = False,
               skip: Callable[[RunSpec, int], bool] | None = None,
-              on_records: Callable[[list[dict]], None] | None = None) -> list[dict]:
+              on_records: Callable[[list[dict]], None] | None = None,
+              validate_users: int | None = None) -> list[dict]:
     """Every spec on every seed; ``load(seed)`` returns the data set split for that seed.
 
     Args:
+        validate_users: passed to :func:`run_one` (``None``: no validation records).
         skip: ``skip(spec, seed)`` true leaves that run out (used to resume a benchmark).
         on_records: called with the records of each finished run, so a caller can save them at once.
     """
@@ -108,7 +142,7 @@ def run_seeds(load: Callable[[int], CrossDomainDataset], specs: Iterable[RunSpec
         dataset = load(seed)
         for spec in todo:
             records = run_one(dataset, spec, seed, verbose=verbose, labels=labels,
-                              measure_memory=measure_memory)[0]
+                              measure_memory=measure_memory, validate_users=validate_users)[0]
             out += records
             if on_records is not None:
                 on_records(records)

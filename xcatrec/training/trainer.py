@@ -91,6 +91,15 @@ def epoch_dataset(arrays: dict[str, np.ndarray], batch_size: int,
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def validation_users(dataset: "CrossDomainDataset", *, max_users: int = 3000, seed: int = 0) -> np.ndarray:
+    """The users model selection scores: a fixed random subset (by ``seed``) of at most ``max_users``
+    users with a target validation item (0 = all of them), sorted; empty without validation rows."""
+    users = np.unique(dataset.target.valid.users)
+    if max_users and len(users) > max_users:
+        users = np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
+    return users
+
+
 def valid_ndcg(model: "Recommender", dataset: "CrossDomainDataset", *, max_users: int = 3000,
                seed: int = 0, before: Callable[[], None] | None = None) -> Callable[[], float] | None:
     """A ``validate`` callable: full-ranking NDCG@10 of ``model`` on the target valid split.
@@ -105,11 +114,9 @@ def valid_ndcg(model: "Recommender", dataset: "CrossDomainDataset", *, max_users
     Returns:
         The callable, or ``None`` when the data set has no validation rows (then no early stopping).
     """
-    users = np.unique(dataset.target.valid.users)
+    users = validation_users(dataset, max_users=max_users, seed=seed)
     if len(users) == 0:
         return None
-    if max_users and len(users) > max_users:
-        users = np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
 
     def validate() -> float:
         from xcatrec.evaluation import evaluate
