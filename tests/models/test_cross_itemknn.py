@@ -13,6 +13,7 @@ from xcatrec.data.types import CrossDomainDataset, Domain, Interactions, Vocab
 from xcatrec.errors import ConfigError
 from xcatrec.evaluation import evaluate
 from xcatrec.models.cross_itemknn import CrossItemKNN, CrossItemKNNConfig, SourceOnlyKNN
+from xcatrec.training.trainer import valid_ndcg
 from xcatrec.models.itemknn import ItemKNN, ItemKNNConfig
 from xcatrec.models.popularity import Popularity
 
@@ -71,6 +72,47 @@ def test_source_weight_mixes_the_two_histories_and_zero_gives_itemknn():
     only = SourceOnlyKNN(ds.sizes, CrossItemKNNConfig(**opts))
     only.fit(ds)
     np.testing.assert_allclose(scores[2.0] - scores[0.0], 2 * only.score(users), rtol=1e-4, atol=1e-5)
+
+
+def test_source_weight_is_chosen_on_validation_and_saved(tmp_path):
+    ds = make_tiny_dataset()
+    opts = dict(k=15, shrink=5.0)
+    grid = (0.0, 0.5, 4.0)
+    model = CrossItemKNN(ds.sizes, CrossItemKNNConfig(source_weights=list(grid), **opts))  # a JSON list works
+    report = model.fit(ds)
+    assert report.history["source_weight"] == list(grid)
+    # each candidate's validation score is that of a model fixed at that weight
+    expected = []
+    for w in grid:
+        fixed = CrossItemKNN(ds.sizes, CrossItemKNNConfig(source_weight=w, **opts))
+        fixed.fit(ds)
+        expected.append(valid_ndcg(fixed, ds, max_users=3000, seed=0)())
+    np.testing.assert_allclose(report.history["valid_ndcg@10"], expected, rtol=1e-6)
+    assert model.source_weight == grid[int(np.argmax(expected))]
+    fixed = CrossItemKNN(ds.sizes, CrossItemKNNConfig(source_weight=model.source_weight, **opts))
+    fixed.fit(ds)
+    users = np.arange(ds.n_users)
+    np.testing.assert_allclose(model.score(users), fixed.score(users), rtol=1e-6)
+    model.save(tmp_path / "m")
+    loaded = CrossItemKNN.load(tmp_path / "m")
+    assert loaded.source_weight == model.source_weight
+    np.testing.assert_allclose(loaded.score(users), model.score(users), rtol=1e-6)
+
+
+def test_the_tiny_taste_groups_choose_a_positive_source_weight():
+    """On the taste-group data the source history carries the signal, so validation must not pick 0."""
+    ds = make_tiny_dataset()
+    model = CrossItemKNN(ds.sizes, CrossItemKNNConfig(source_weights=(0.0, 1.0, 4.0), k=15, shrink=5.0))
+    report = model.fit(ds)
+    assert max(report.history["valid_ndcg@10"][1:]) > report.history["valid_ndcg@10"][0]
+    assert model.source_weight > 0
+
+
+@pytest.mark.parametrize("bad", [dict(source_weights=(1.0, -1.0)), dict(source_weights=(float("nan"),)),
+                                 dict(source_weight=float("inf")), dict(valid_users=-1), dict(valid_users=2.5)])
+def test_bad_source_weight_options_are_clear_errors(bad):
+    with pytest.raises(ConfigError, match="source weights|valid_users"):
+        CrossItemKNNConfig(**bad)
 
 
 def _with_cold_users(n_cold: int = 10) -> CrossDomainDataset:

@@ -17,6 +17,11 @@ even where target co-occurrences are stronger). A user's score for ``j`` is::
 
 ``"source-only"`` (:class:`SourceOnlyKNN`) drops the second sum: its target ranking is driven by
 the source history alone, the zero-shot transfer that works for cold-start users.
+
+How much the source history should count depends on how related the two categories are. Given
+candidate ``source_weights``, the fit scores each on the target validation split (full-ranking
+NDCG@10 on the model-selection users) and keeps the best; the similarities are computed once, so the
+search costs one validation per candidate.
 """
 
 from __future__ import annotations
@@ -42,15 +47,27 @@ class CrossItemKNNConfig(ItemKNNConfig):
     Args:
         source_weight: Weight of the source history relative to the target history when scoring
             (``0`` gives target-only scores from the joined similarity; ignored by ``source-only``).
+        source_weights: Candidate source weights to choose from on the validation split; when given
+            (and the data set has validation rows), the best replaces ``source_weight``.
+        valid_users: Validation users scored per candidate (a fixed random subset; 0 = all).
     """
 
     source_weight: float = 0.5
+    source_weights: tuple[float, ...] = ()
+    valid_users: int = 3000
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.source_weight, (int, float, np.number)) or not self.source_weight >= 0:
-            raise ConfigError(f"source_weight must be >= 0, got {self.source_weight!r}.",
-                              "Use source_weight=0.5, for example.")
+        weights = (self.source_weights,) if isinstance(self.source_weights, (int, float)) else self.source_weights
+        for value in (self.source_weight, *weights):
+            if (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
+                    or not 0 <= value < float("inf")):
+                raise ConfigError(f"source weights must be finite numbers >= 0, got {value!r}.",
+                                  "Use source_weight=0.5 or source_weights=(0.25, 0.5, 1, 2, 4), for example.")
+        object.__setattr__(self, "source_weights", tuple(float(w) for w in weights))  # a list from JSON
+        if isinstance(self.valid_users, bool) or not isinstance(self.valid_users, int) or self.valid_users < 0:
+            raise ConfigError(f"valid_users must be a whole number >= 0, got {self.valid_users!r}.",
+                              "Use valid_users=3000 (0 scores every validation user).")
 
 
 class CrossItemKNN(SparseNeighbourhood):
@@ -65,6 +82,11 @@ class CrossItemKNN(SparseNeighbourhood):
     config_class: ClassVar[type[ModelConfig]] = CrossItemKNNConfig
     phases: ClassVar[tuple[Phase, ...]] = (Phase("similarity", "both"),)
     uses_target_history: ClassVar[bool] = True
+
+    def __init__(self, sizes, config: ModelConfig | None = None) -> None:
+        super().__init__(sizes, config)
+        #: The source weight in use: ``config.source_weight``, or the one validation chose.
+        self.source_weight = float(self.config.source_weight)
 
     def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
         start = time.perf_counter()
@@ -81,16 +103,42 @@ class CrossItemKNN(SparseNeighbourhood):
             self._hist_target = x_target.astype(np.float32)
             self._sim_target = item_similarity(w_target, **options)
         self._popularity = np.diff(x_target.tocsc().indptr).astype(np.float32)
+        self.source_weight = float(cfg.source_weight)
         self._assemble()
+        history = self._choose_source_weight(dataset, verbose=verbose)
         seconds = time.perf_counter() - start
         if verbose:
             print(f"{self.name}: {self._sim.nnz} similarities in {seconds:.2f} s")
-        return FitReport(epochs=1, seconds=seconds, seconds_per_epoch=seconds)
+        return FitReport(epochs=1, seconds=seconds, seconds_per_epoch=seconds, history=history)
+
+    def _choose_source_weight(self, dataset: CrossDomainDataset, *, verbose: bool) -> dict[str, list[float]]:
+        """Keep the candidate source weight with the best validation NDCG@10 (the first on ties)."""
+        from xcatrec.training.trainer import valid_ndcg
+
+        cfg = self.config
+        if not (self.uses_target_history and cfg.source_weights):
+            return {}
+        validate = valid_ndcg(self, dataset, max_users=cfg.valid_users, seed=cfg.seed)
+        if validate is None:
+            if verbose:
+                print(f"{self.name}: no validation rows; keeping source_weight={self.source_weight:g}")
+            return {}
+        scores = []
+        for weight in cfg.source_weights:
+            self.source_weight = weight
+            self._assemble()
+            scores.append(validate())
+        self.source_weight = cfg.source_weights[int(np.argmax(scores))]
+        self._assemble()
+        if verbose:
+            print(f"{self.name}: source_weight={self.source_weight:g} chosen on validation ("
+                  + ", ".join(f"{w:g}: {v:.4f}" for w, v in zip(cfg.source_weights, scores)) + ")")
+        return {"source_weight": list(cfg.source_weights), "valid_ndcg@10": scores}
 
     def _assemble(self) -> None:
         """Stack the histories and similarity blocks into the one product the scoring uses."""
         if self.uses_target_history:
-            w = np.float32(self.config.source_weight)
+            w = np.float32(self.source_weight)
             self._history = sp.hstack([self._hist_source * w, self._hist_target], format="csr")
             self._sim = sp.vstack([self._sim_source, self._sim_target], format="csr")
         else:
@@ -100,7 +148,7 @@ class CrossItemKNN(SparseNeighbourhood):
     def get_state(self) -> dict[str, np.ndarray]:
         self._product(np.zeros(0, np.int64))  # raises when not trained
         state = {**csr_state("sim_source", self._sim_source), **csr_state("hist_source", self._hist_source),
-                 "popularity": self._popularity}
+                 "popularity": self._popularity, "source_weight": np.array([self.source_weight], np.float64)}
         if self.uses_target_history:
             state.update(csr_state("sim_target", self._sim_target))
             state.update(csr_state("hist_target", self._hist_target))
@@ -114,6 +162,8 @@ class CrossItemKNN(SparseNeighbourhood):
             self._sim_target = csr_from_state(state, "sim_target", (n_t, n_t))
             self._hist_target = csr_from_state(state, "hist_target", (n_u, n_t))
         self._popularity = popularity_from_state(state, n_t)
+        if "source_weight" in state:  # the weight the fit chose (older saves used the config's)
+            self.source_weight = float(np.asarray(state["source_weight"]).ravel()[0])
         self._assemble()
 
 
