@@ -317,7 +317,7 @@ class SeedCNN(Recommender):
         start = time.perf_counter()
         result = train_seed_transfer(dataset.source.images[order_s], y_src[order_s],
                                      dataset.target.images[order_t], y_tgt[order_t], epochs=cfg.epochs,
-                                     batch_size=cfg.batch_size, seed=cfg.seed, verbose=int(verbose),
+                                     batch_size=cfg.batch_size, seed=cfg.seed, verbose=2 if verbose else 0,
                                      transfer_layers=cfg.transfer_layers, freeze=cfg.freeze,
                                      validation_split=cfg.validation_split, baseline=False)
         seconds = time.perf_counter() - start
