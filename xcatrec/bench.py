@@ -44,6 +44,9 @@ from xcatrec.method_names import TRANSFER
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 RESULTS_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "bench-results.json"
 
+#: Validation users every benchmark run is also scored on unless the config sets ``validate_users``.
+VALIDATE_USERS = 3000
+
 SCENARIO_KEYS = {"name", "dataset", "source", "target", "split", "beta", "protocols", "methods",
                  "target_only", "options", "data", "seeds"}
 
@@ -66,7 +69,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
     unknown = sorted(set(config["methods"]) - set(METHODS))
     if unknown:
         raise ConfigError(f"Unknown method(s) {unknown} in {path}.", f"Use names from {sorted(METHODS)}.")
-    users = config.get("validate_users", 3000)
+    users = config.get("validate_users", VALIDATE_USERS)
     if users is not None and (isinstance(users, bool) or not isinstance(users, int) or users < 0):
         raise ConfigError(f"validate_users must be a whole number >= 0 or null, got {users!r} in {path}.",
                           "Use 3000 (0 scores every validation user; null skips validation).")
@@ -117,7 +120,7 @@ def run_scenario(scenario: dict[str, Any], config: dict[str, Any], *, verbose: b
         + (f" ({skipped} runs already done)" if skipped else ""), verbose=verbose)
     return run_seeds(load, specs, seeds, verbose=verbose, labels={"scenario": name}, measure_memory=True,
                      skip=lambda spec, seed: (name, spec.method, seed) in done, on_records=on_records,
-                     validate_users=config.get("validate_users", 3000))
+                     validate_users=config.get("validate_users", VALIDATE_USERS))
 
 
 def negative_transfer_flags(rows: pd.DataFrame, target_only: str, ks: list[int]) -> pd.DataFrame:

@@ -87,9 +87,7 @@ def run_one(dataset: CrossDomainDataset, spec: RunSpec, seed: int, *, verbose: b
             metrics = evaluate_ratings(model, dataset)
         else:
             metrics = evaluate(model, dataset, protocol=protocol, ks=spec.ks, seed=seed)
-        log(f"[{spec.method} seed={seed}] {protocol}: "
-            + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
-            + f" ({time.perf_counter() - start:.1f} s)", verbose=verbose)
+        _log_metrics(spec, seed, protocol, metrics, start, verbose=verbose)
         out += records(metrics, protocol=protocol, **base)
     if validate_users is not None and len(dataset.target.valid):
         out += _validation_records(model, dataset, spec, seed, validate_users, base, verbose=verbose)
@@ -113,10 +111,15 @@ def _validation_records(model, dataset: CrossDomainDataset, spec: RunSpec, seed:
     else:
         protocol = VALID_PROTOCOL
         metrics = evaluate(model, dataset, protocol="full", ks=spec.ks, part="valid", users=users, seed=seed)
-    log(f"[{spec.method} seed={seed}] {protocol} ({len(users)} users): "
-        + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
-        + f" ({time.perf_counter() - start:.1f} s)", verbose=verbose)
+    _log_metrics(spec, seed, f"{protocol} ({len(users)} users)", metrics, start, verbose=verbose)
     return records(metrics, protocol=protocol, **base)
+
+
+def _log_metrics(spec: RunSpec, seed: int, label: str, metrics: dict[str, float], start: float, *,
+                 verbose: bool) -> None:
+    """One progress line: the run, what was evaluated, every metric and the seconds since ``start``."""
+    log(f"[{spec.method} seed={seed}] {label}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+        + f" ({time.perf_counter() - start:.1f} s)", verbose=verbose)
 
 
 def run_seeds(load: Callable[[int], CrossDomainDataset], specs: Iterable[RunSpec], seeds: Iterable[int], *,

@@ -126,10 +126,10 @@ class CrossItemKNN(SparseNeighbourhood):
         scores = []
         for weight in cfg.source_weights:
             self.source_weight = weight
-            self._assemble()
+            self._weigh_history()
             scores.append(validate())
         self.source_weight = cfg.source_weights[int(np.argmax(scores))]
-        self._assemble()
+        self._weigh_history()
         if verbose:
             print(f"{self.name}: source_weight={self.source_weight:g} chosen on validation ("
                   + ", ".join(f"{w:g}: {v:.4f}" for w, v in zip(cfg.source_weights, scores)) + ")")
@@ -138,12 +138,16 @@ class CrossItemKNN(SparseNeighbourhood):
     def _assemble(self) -> None:
         """Stack the histories and similarity blocks into the one product the scoring uses."""
         if self.uses_target_history:
-            w = np.float32(self.source_weight)
-            self._history = sp.hstack([self._hist_source * w, self._hist_target], format="csr")
             self._sim = sp.vstack([self._sim_source, self._sim_target], format="csr")
+            self._weigh_history()
         else:
             self._history, self._sim = self._hist_source, self._sim_source
         self._set_tiebreak(self._popularity)
+
+    def _weigh_history(self) -> None:
+        """Stack both histories with the source rows scaled by the current ``source_weight``."""
+        w = np.float32(self.source_weight)
+        self._history = sp.hstack([self._hist_source * w, self._hist_target], format="csr")
 
     def get_state(self) -> dict[str, np.ndarray]:
         self._product(np.zeros(0, np.int64))  # raises when not trained
