@@ -58,3 +58,38 @@ def test_result_does_not_depend_on_the_number_of_draws(monkeypatch):
 def test_too_few_items_raises():
     with pytest.raises(ConfigError, match="only 5 items"):
         sample_negatives(np.array([0]), _forbidden(1, 15, 10), 6)
+
+
+def test_with_replacement_repeats_never_forbidden_uniform_and_reproducible():
+    n_users, n_items = 400, 60
+    forbidden = _forbidden(n_users, n_items, 20, seed=5)
+    users = np.arange(1000, 1000 + n_users)
+    neg = sample_negatives(users, forbidden, 99, seed=3, replace=True)  # 99 draws from 40 allowed items
+    assert neg.shape == (n_users, 99) and neg.dtype == np.int64
+    assert neg.min() >= 0 and neg.max() < n_items
+    assert forbidden[np.repeat(np.arange(n_users), 99), neg.ravel()].sum() == 0
+    assert all(len(np.unique(row)) < 99 for row in neg)  # repeats are certain with 40 items
+    # i.i.d. uniform over the 40 allowed items of each user: per-user counts are chi-square uniform
+    allowed = ~forbidden.toarray().astype(bool)
+    counts = np.zeros((n_users, n_items))
+    np.add.at(counts, (np.repeat(np.arange(n_users), 99), neg.ravel()), 1)
+    assert sps.chisquare(counts[allowed], np.full(allowed.sum(), 99 / 40)).pvalue > 1e-3
+    np.testing.assert_array_equal(sample_negatives(users, forbidden, 99, seed=3, replace=True), neg)
+    parts = np.vstack([sample_negatives(users[i:i + 7], forbidden[i:i + 7], 99, seed=3, replace=True)
+                       for i in range(0, n_users, 7)])
+    np.testing.assert_array_equal(parts, neg)
+    assert not np.array_equal(sample_negatives(users, forbidden, 99, seed=4, replace=True), neg)
+
+
+def test_with_replacement_edge_cases_and_unchanged_default():
+    # one allowed item: every draw is that item; no allowed item: an error; replace=False is unchanged
+    forbidden = sp.csr_matrix(np.array([[1, 1, 0, 1], [0, 1, 1, 1]]))
+    np.testing.assert_array_equal(sample_negatives(np.array([0, 1]), forbidden, 5, replace=True),
+                                  [[2] * 5, [0] * 5])
+    with pytest.raises(ConfigError, match="only 0 items"):
+        sample_negatives(np.array([0]), sp.csr_matrix(np.ones((1, 4))), 1, replace=True)
+    big = _forbidden(30, 300, 40)
+    np.testing.assert_array_equal(sample_negatives(np.arange(30), big, 50, seed=2),
+                                  sample_negatives(np.arange(30), big, 50, seed=2, replace=False))
+    with pytest.raises(ConfigError, match="replace"):
+        sample_negatives(np.arange(30), big, 5, replace="yes")

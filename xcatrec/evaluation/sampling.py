@@ -9,6 +9,10 @@ uniform stream over the allowed items are a uniform random ``N``-subset, i.e. sa
 replacement. This rejection sampling is vectorised over a batch of users. Users who may pick from
 fewer than ``4 N`` items instead take the ``N`` allowed items with the smallest word
 ``splitmix64(key_u + (item + 1) * golden)``, which is also uniform and avoids long rejection runs.
+
+With ``replace=True`` (the protocol of some papers, e.g. DisenCDR's 999 negatives) draw ``a`` of user ``u``
+is instead scaled to ``k`` in ``[0, allowed_u)`` and mapped to the ``k``-th allowed item (in item order),
+so the ``N`` draws are i.i.d. uniform over the allowed items, repeats included, with no rejection.
 """
 
 from __future__ import annotations
@@ -89,27 +93,52 @@ def _by_hash_order(keys: np.ndarray, forbidden: sp.csr_matrix, n: int) -> np.nda
     return np.sort(part, axis=1)
 
 
-def sample_negatives(users: np.ndarray, forbidden: sp.csr_matrix, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` distinct negative items per user, uniformly without replacement from the allowed items.
+def _with_replacement(keys: np.ndarray, forbidden: sp.csr_matrix, n: int, allowed: np.ndarray) -> np.ndarray:
+    """``n`` i.i.d. uniform allowed items per row (repeats possible), shape ``(rows, n)``.
+
+    Draw ``a`` of a row is scaled to ``k`` in ``[0, allowed)``; the ``k``-th allowed item is ``k + j``, where
+    ``j`` counts the forbidden items ``f_i`` (sorted, ``i`` from 0) with ``f_i - i <= k`` (``f_i - i`` is the
+    number of allowed items below ``f_i``). Rows are offset by ``n_items`` so one ``searchsorted`` serves all.
+    """
+    n_items = forbidden.shape[1]
+    rows = len(keys)
+    z = _stream(keys, np.arange(n))
+    k = (((z >> np.uint64(32)) * allowed.astype(np.uint64)[:, None]) >> np.uint64(32)).astype(np.int64)
+    counts = np.diff(forbidden.indptr)
+    row_of = np.repeat(np.arange(rows, dtype=np.int64), counts)
+    below = forbidden.indices.astype(np.int64) - (np.arange(len(row_of)) - forbidden.indptr[:-1][row_of])
+    offset = np.arange(rows, dtype=np.int64)[:, None] * n_items
+    j = np.searchsorted(below + row_of * n_items, k + offset, side="right") - forbidden.indptr[:-1][:, None]
+    return k + j
+
+
+def sample_negatives(users: np.ndarray, forbidden: sp.csr_matrix, n: int, seed: int = 0, *,
+                     replace: bool = False) -> np.ndarray:
+    """``n`` negative items per user, uniformly from the allowed items (distinct unless ``replace``).
 
     Args:
         users: User indices (they key the random streams), one per row of ``forbidden``.
         forbidden: CSR ``(len(users), n_items)``: items each user must not get (known items and positives).
         n: Negatives per user.
         seed: Seed of the streams; the same ``(seed, user, forbidden row)`` always gives the same items.
+        replace: Draw with replacement: ``n`` i.i.d. uniform allowed items, repeats allowed (then a user
+            needs only one allowed item). ``False`` (default): ``n`` distinct items.
 
     Returns:
         Item indices, shape ``(len(users), n)``, int64.
 
     Raises:
-        ConfigError: A user has fewer than ``n`` allowed items.
+        ConfigError: A user has fewer than ``n`` allowed items (without replacement) or none (with).
     """
+    if not isinstance(replace, (bool, np.bool_)):
+        raise ConfigError(f"replace must be True or False, got {replace!r}.", "Pass replace=True or False.")
     forbidden = sp.csr_matrix(forbidden)
     forbidden.sum_duplicates()
+    forbidden.sort_indices()
     n_items = forbidden.shape[1]
     users = np.asarray(users, dtype=np.int64)
     allowed = n_items - np.diff(forbidden.indptr)
-    if len(users) and allowed.min() < n:
+    if len(users) and allowed.min() < (min(n, 1) if replace else n):
         worst = int(np.argmin(allowed))
         raise ConfigError(f"Sampling {n} negatives is impossible: user {int(users[worst])} has only "
                           f"{int(allowed[worst])} items they have not interacted with (of {n_items}).",
@@ -118,6 +147,8 @@ def sample_negatives(users: np.ndarray, forbidden: sp.csr_matrix, n: int, seed: 
     if n == 0 or len(users) == 0:
         return out
     keys = _user_keys(users, seed)
+    if replace:
+        return _with_replacement(keys, forbidden, n, allowed)
     small = allowed < 4 * n
     for pick, method in ((~small, "reject"), (small, "hash")):
         idx = np.flatnonzero(pick)
