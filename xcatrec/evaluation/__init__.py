@@ -1,9 +1,11 @@
 """Evaluation: ranking metrics, protocols (full and sampled ranking), rating and binary metrics, and
-statistics over seeds.
+statistics over seeds and (:mod:`~xcatrec.evaluation.bootstrap`) over users and seeds.
 
 Nothing here imports TensorFlow: models are only used through their ``score`` / ``predict_ratings``.
 """
 
+from xcatrec.evaluation.bootstrap import (VERDICTS, BootstrapResult, compare_runs, describe, paired_bootstrap,
+                                          per_user_frame, per_user_records, verdict)
 from xcatrec.evaluation.classification import classification_metrics
 from xcatrec.evaluation.metrics import (UserRanks, auc, f1, hit_rate, mae, mrr, ndcg, precision, ranking_metrics,
                                         recall, rmse, tie_aware_ranks)
@@ -15,4 +17,5 @@ from xcatrec.evaluation.stats import (PairedTest, best_versus, paired_user_test,
 __all__ = ["PROTOCOLS", "evaluate", "evaluate_ratings", "classification_metrics", "UserRanks",
            "tie_aware_ranks", "hit_rate", "recall", "precision", "f1", "ndcg", "mrr", "auc",
            "ranking_metrics", "mae", "rmse", "sample_negatives", "records", "summarize", "paired_user_test",
-           "PairedTest", "to_markdown", "best_versus"]
+           "PairedTest", "to_markdown", "best_versus", "paired_bootstrap", "BootstrapResult", "verdict",
+           "describe", "VERDICTS", "compare_runs", "per_user_records", "per_user_frame"]
