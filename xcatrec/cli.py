@@ -3,6 +3,7 @@
 Examples::
 
     python -m xcatrec data stats --dataset amazon-elec-cloth
+    python -m xcatrec data leaks --dataset amazon-elec-phone --out leaks.json
     python -m xcatrec evaluate --dataset amazon-elec-cloth --source elec --target cloth \\
         --method bpr-mf --protocol full --protocol sampled-999 --seeds 3 --out results.json
     python -m xcatrec recommend --dataset amazon-elec-cloth --method popularity --user 42 --k 10
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -51,6 +53,9 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="folder with a local copy of the data (else $XCATREC_DATA, else download)")
     p.add_argument("--rho", type=float, help="synthetic only: relatedness of the two categories in [0, 1]")
     p.add_argument("--threshold", type=float, help="--files only: ratings >= this count as interactions")
+    p.add_argument("--keep-leaks", action="store_true",
+                   help="keep source rows that duplicate a held-out target purchase (cross-listed products; "
+                        "removed by default, see 'data leaks')")
 
 
 def _add_method_args(p: argparse.ArgumentParser) -> None:
@@ -77,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--data-dir")
     stats = dsub.add_parser("stats", help="users, items, rows, density and overlap per domain")
     _add_data_args(stats)
+    leaks = dsub.add_parser("leaks", help="held-out target rows whose purchase also sits in the user's source "
+                                          "history under another id (cross-listed products)")
+    lsrc = leaks.add_mutually_exclusive_group(required=True)
+    lsrc.add_argument("--dataset", help="registered data set (its default split)")
+    lsrc.add_argument("--files", nargs=2, metavar=("SOURCE_FILE", "TARGET_FILE"),
+                      help="two interaction files (on the split evaluate would use)")
+    leaks.add_argument("--source", help="source domain (--dataset only)")
+    leaks.add_argument("--target", help="target domain (--dataset only)")
+    leaks.add_argument("--data-dir", help="folder with a local copy of the data")
+    leaks.add_argument("--threshold", dest="jaccard", default="0.8", metavar="JACCARD",
+                       help="least Jaccard of the two items' buyer sets, in (0, 1] (default 0.8)")
+    leaks.add_argument("--out", help="write the report as JSON to this file")
 
     ev = sub.add_parser("evaluate", help="train a method over seeds and evaluate it on the target domain")
     _add_data_args(ev)
@@ -110,13 +127,14 @@ def _loader(args: argparse.Namespace):
     """A function seed -> CrossDomainDataset for the data arguments."""
     from xcatrec.data import load_dataset, load_files
 
+    leaks = "keep" if getattr(args, "keep_leaks", False) else "remove"
     if args.files:
         for flag in ("rho",):
             if getattr(args, flag) is not None:
                 raise ConfigError(f"--{flag} applies to --dataset synthetic only.", f"Drop --{flag}.")
         split = args.split or "loo"
         return lambda seed: load_files(args.files[0], args.files[1], split=split, beta=args.beta, seed=seed,
-                                       implicit_threshold=args.threshold)
+                                       implicit_threshold=args.threshold, leaks=leaks)
     extra: dict[str, Any] = {}
     if args.rho is not None:
         if args.dataset != "synthetic":
@@ -125,7 +143,7 @@ def _loader(args: argparse.Namespace):
     if args.threshold is not None:
         raise ConfigError("--threshold applies to --files only.", "Drop --threshold.")
     return lambda seed: load_dataset(args.dataset, source=args.source, target=args.target, split=args.split,
-                                     beta=args.beta, seed=seed, data_dir=args.data_dir, **extra)
+                                     beta=args.beta, seed=seed, data_dir=args.data_dir, leaks=leaks, **extra)
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
@@ -139,8 +157,51 @@ def _cmd_data(args: argparse.Namespace) -> int:
         root = fetch(args.dataset, data_dir=args.data_dir, progress=True)
         print(root)
         return 0
+    if args.data_command == "leaks":
+        return _cmd_data_leaks(args)
     ds = _loader(args)(0)
     print(dataset_stats(ds).to_string(index=False))
+    return 0
+
+
+def _cmd_data_leaks(args: argparse.Namespace) -> int:
+    from xcatrec.data import find_leaks, load_dataset, load_files
+    from xcatrec.data.leaks import check_threshold
+
+    try:
+        threshold = float(args.jaccard)
+    except ValueError:
+        threshold = args.jaccard
+    threshold = check_threshold(threshold)
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        raise ConfigError(f"The folder of --out {args.out!r} does not exist.", "Create it or pick another path.")
+    if args.files:
+        for flag in ("source", "target", "data_dir"):
+            if getattr(args, flag) is not None:
+                name = "--" + flag.replace("_", "-")
+                raise ConfigError(f"{name} applies to --dataset only.", f"Drop {name}.")
+        ds = load_files(args.files[0], args.files[1], leaks="keep")
+    else:
+        ds = load_dataset(args.dataset, source=args.source, target=args.target, data_dir=args.data_dir,
+                          leaks="keep")
+    report = find_leaks(ds, threshold=threshold)
+    print(f"cross-listing leaks in {ds.name} ({report.source} -> {report.target}, {report.split} split, "
+          f"Jaccard >= {report.threshold:g})")
+    print(f"test users:              {report.test_users}")
+    print(f"affected test users:     {report.affected_test_users} ({100 * report.affected_share:.1f}%)")
+    print(f"identical buyer sets:    {report.identical}")
+    print(f"cross-listed item pairs: {report.item_pairs}")
+    if args.out:
+        out = Path(args.out)
+        fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.resolve().parent)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(report.to_dict(ds.users, ds.source.items, ds.target.items), fh, indent=1)
+            os.replace(tmp, out)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        print(f"wrote the report to {args.out}", file=sys.stderr)
     return 0
 
 

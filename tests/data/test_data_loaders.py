@@ -129,7 +129,9 @@ def test_amazon_elec_cloth_published_split_matches_the_card(real):
     assert cpu < 3.0, f"loading took {cpu:.2f} s of CPU"
     assert ds.split == "published" and ds.n_users == 15_761 and ds.overlap.sum() == 15_761
     assert (ds.source.name, ds.target.name) == ("elec", "cloth")
-    assert len(ds.source.train) == 210_865 and len(ds.source.test) == 13_824
+    # source twins of held-out target rows are dropped by default (xcatrec.data.leaks)
+    assert ds.info["leaks"] == "removed" and ds.info["leak_rows_dropped"] > 0
+    assert len(ds.source.train) + ds.info["leak_rows_dropped"] == 210_865 and len(ds.source.test) == 13_824
     assert len(ds.target.train) + len(ds.target.valid) == 121_083 and len(ds.target.test) == 12_526
     assert (ds.source.n_items, ds.target.n_items) == (51_447, 48_781)
     assert ds.source.train.ratings is None  # implicit
@@ -147,7 +149,7 @@ def test_amazon_elec_cloth_published_split_matches_the_card(real):
 
 @pytest.mark.slow
 def test_amazon_elec_phone_published_split(real):
-    ds = load_dataset("amazon-elec-phone", valid=False)
+    ds = load_dataset("amazon-elec-phone", valid=False, leaks="keep")
     assert ds.n_users == 3_325
     assert (len(ds.source.train), len(ds.source.test)) == (115_554, 2_560)
     assert (len(ds.target.train), len(ds.target.test)) == (50_407, 2_559)

@@ -14,6 +14,7 @@ Typical use::
 from xcatrec.data.cleaning import clean, k_core, to_implicit
 from xcatrec.data.download import cache_dir, fetch, sha256_file
 from xcatrec.data.loaders import apply_split, build_dataset, load_dataset, load_files
+from xcatrec.data.leaks import LeakReport, cross_listed_pairs, find_leaks, remove_leaks
 from xcatrec.data.readers import read_interactions
 from xcatrec.data.registry import DATASETS, DataFile, DatasetSpec, DomainSource, get_spec
 from xcatrec.data.splits import SPLITS, cold_start, leave_one_out, random_split, temporal_split, unsplit
@@ -28,5 +29,5 @@ __all__ = [
     "build_dataset", "cache_dir", "carve_validation", "clean", "cold_start", "dataset_stats", "fetch",
     "get_spec", "k_core", "leave_one_out", "load_dataset", "load_files", "make_synthetic", "random_split",
     "read_interactions", "render_items", "sha256_file", "temporal_split", "to_implicit", "unsplit",
-    "user_kfold",
+    "user_kfold", "LeakReport", "cross_listed_pairs", "find_leaks", "remove_leaks",
 ]

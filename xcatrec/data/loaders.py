@@ -7,6 +7,9 @@ id) and items one index space per domain, apply a split, and carve a target vali
 * ``"loo"``, ``"random"``, ``"temporal"``: see :mod:`xcatrec.data.splits` (both domains are split).
 * ``"cold-start"``: every row of both domains is pooled into train, then a fraction ``beta`` of the
   overlapping users have their whole target history hidden as the target test set.
+
+Then, by default (``leaks="remove"``), source rows that duplicate a held-out target purchase of the same
+user (one product listed in both categories) are dropped: see :mod:`xcatrec.data.leaks`.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import pandas as pd
 
 from xcatrec.data.cleaning import clean
 from xcatrec.data.download import fetch
+from xcatrec.data.leaks import remove_leaks
 from xcatrec.data.readers import read_interactions
 from xcatrec.data.registry import DatasetSpec, DomainSource, get_spec
-from xcatrec.data.splits import (SPLITS, cold_start, leave_one_out, random_split, temporal_split, unsplit)
+from xcatrec.data.splits import (SPLITS, cold_start, leave_one_out, random_split, rebuild, temporal_split,
+                                  unsplit)
 from xcatrec.data.types import CrossDomainDataset, Domain, Interactions, Vocab
 from xcatrec.data.validation import carve_validation
 from xcatrec.errors import ConfigError, DataError
@@ -137,9 +142,26 @@ def _read_clean(path: Path, spec_like: dict, what: str) -> tuple[pd.DataFrame, d
     return frame, {r: int(n) for r, n in zip(report.reason, report.rows) if n}
 
 
+LEAKS = ("remove", "keep")
+
+
+def _check_leaks(leaks: str) -> None:
+    if leaks not in LEAKS:
+        raise ConfigError(f"Unknown leaks option {leaks!r}.",
+                          "Use leaks='remove' (drop source twins of held-out target rows, the default) "
+                          "or leaks='keep'.")
+
+
+def _handle_leaks(ds: CrossDomainDataset, leaks: str) -> CrossDomainDataset:
+    """Remove cross-listing leaks (``"remove"``) or record that they were kept (``"keep"``)."""
+    if leaks == "remove":
+        return remove_leaks(ds)
+    return rebuild(ds, leaks="kept")
+
+
 def load_dataset(name: str, *, source: str | None = None, target: str | None = None, split: str | None = None,
                  beta: float = 0.2, seed: int = 0, data_dir: str | os.PathLike | None = None, valid: bool = True,
-                 progress: bool = False, **synthetic_options) -> CrossDomainDataset:
+                 progress: bool = False, leaks: str = "remove", **synthetic_options) -> CrossDomainDataset:
     """Load a registered data set (see :data:`xcatrec.data.DATASETS`) with a split.
 
     Args:
@@ -153,6 +175,9 @@ def load_dataset(name: str, *, source: str | None = None, target: str | None = N
         data_dir: Folder holding a copy in the standard layout (see :func:`xcatrec.data.fetch`).
         valid: Carve a target validation split (one training row per target user) from train.
         progress: Show download progress bars.
+        leaks: ``"remove"``: drop the source rows that duplicate a held-out (test or valid) target row of
+            the same user under another id (cross-listed products, see :mod:`xcatrec.data.leaks`);
+            ``"keep"``: leave them. ``info["leaks"]`` records which.
         **synthetic_options: Fields of :class:`xcatrec.data.SyntheticConfig` (``rho=0.5`` ...), only
             for ``"synthetic"``.
 
@@ -162,6 +187,7 @@ def load_dataset(name: str, *, source: str | None = None, target: str | None = N
         DataError: A domain is empty.
     """
     spec = get_spec(name)
+    _check_leaks(leaks)
     src, tgt = _roles(spec, source, target)
     if split is not None and split not in SPLITS:
         raise ConfigError(f"Unknown split {split!r}.", f"Use one of {list(SPLITS)}.")
@@ -170,7 +196,8 @@ def load_dataset(name: str, *, source: str | None = None, target: str | None = N
 
         ds = make_synthetic(SyntheticConfig.from_options(seed=seed, **synthetic_options)).dataset
         ds = ds.swapped() if src.name == "target" else ds
-        return apply_split(unsplit(ds), split or "loo", beta=beta, seed=seed, valid=valid)
+        ds = apply_split(unsplit(ds), split or "loo", beta=beta, seed=seed, valid=valid)
+        return _handle_leaks(ds, leaks)
     if synthetic_options:
         raise ConfigError(f"Unknown option(s) {sorted(synthetic_options)} for data set {name!r}.",
                           "Options like rho or n_users apply only to load_dataset('synthetic', ...).")
@@ -189,12 +216,13 @@ def load_dataset(name: str, *, source: str | None = None, target: str | None = N
         roles.append((dom.name, parts))
     info = {"dataset": name, "source": src.name, "target": tgt.name, "root": str(root), "cleaning": report}
     ds = build_dataset(name, roles[0], roles[1], split="published" if published else "none", info=info)
-    return apply_split(ds, split or ("published" if published else "loo"), beta=beta, seed=seed, valid=valid)
+    ds = apply_split(ds, split or ("published" if published else "loo"), beta=beta, seed=seed, valid=valid)
+    return _handle_leaks(ds, leaks)
 
 
 def load_files(source_path: str | os.PathLike, target_path: str | os.PathLike, *, split: str = "loo",
                beta: float = 0.2, seed: int = 0, name: str = "files", implicit_threshold: float | None = None,
-               min_count: int | None = None, valid: bool = True) -> CrossDomainDataset:
+               min_count: int | None = None, valid: bool = True, leaks: str = "remove") -> CrossDomainDataset:
     """Load two interaction files (source and target category) of the same users.
 
     Users are aligned across the files by raw id; users present in only one file are kept (they have
@@ -211,6 +239,8 @@ def load_files(source_path: str | os.PathLike, target_path: str | os.PathLike, *
         implicit_threshold: Keep rows rated at least this, as implicit feedback.
         min_count: k of an iterative k-core filter applied to each file.
         valid: Carve a target validation split from train.
+        leaks: ``"remove"`` (default) or ``"keep"`` the source twins of held-out target rows, as in
+            :func:`load_dataset`.
 
     Raises:
         DataError: A file is missing, empty or malformed, a domain is empty after cleaning, or no user
@@ -219,6 +249,7 @@ def load_files(source_path: str | os.PathLike, target_path: str | os.PathLike, *
     """
     if split not in SPLITS or split == "published":
         raise ConfigError(f"Unknown split {split!r} for two files.", f"Use one of {list(SPLITS[1:])}.")
+    _check_leaks(leaks)
     options = {"implicit_threshold": implicit_threshold, "min_count": min_count}
     src, src_report = _read_clean(Path(source_path), options, "source")
     tgt, tgt_report = _read_clean(Path(target_path), options, "target")
@@ -231,4 +262,4 @@ def load_files(source_path: str | os.PathLike, target_path: str | os.PathLike, *
     info = {"dataset": name, "source": str(source_path), "target": str(target_path),
             "cleaning": {"source": src_report, "target": tgt_report}}
     ds = build_dataset(name, ("source", {"train": src}), ("target", {"train": tgt}), info=info)
-    return apply_split(ds, split, beta=beta, seed=seed, valid=valid)
+    return _handle_leaks(apply_split(ds, split, beta=beta, seed=seed, valid=valid), leaks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from xcatrec.data.leaks import cross_listed_pairs
 from xcatrec.data.splits import pooled
 from xcatrec.data.types import CrossDomainDataset
 
@@ -14,9 +15,12 @@ def dataset_stats(ds: CrossDomainDataset) -> pd.DataFrame:
 
     Columns: ``role``, ``domain``, ``users`` (users with any row in the domain), ``items`` (vocabulary
     size), ``train``, ``valid``, ``test`` (rows), ``density`` (distinct user-item pairs over
-    ``users * items``), ``overlap_users`` (users with history in both domains, the same in both rows)
-    and ``cold_users`` (target users whose history is hidden by a cold-start split).
+    ``users * items``), ``overlap_users`` (users with history in both domains, the same in both rows),
+    ``cold_users`` (target users whose history is hidden by a cold-start split) and ``cross_listed``
+    (item pairs whose known buyer sets have a Jaccard of at least 0.8, probably one product listed in
+    both categories, see :func:`xcatrec.data.leaks.cross_listed_pairs`; the same in both rows).
     """
+    cross_listed = len(cross_listed_pairs(ds, threshold=0.8))
     rows = []
     for role in ("source", "target"):
         dom = ds.domain(role)
@@ -27,5 +31,5 @@ def dataset_stats(ds: CrossDomainDataset) -> pd.DataFrame:
         rows.append({"role": role, "domain": dom.name, "users": len(users), "items": dom.n_items,
                      "train": len(dom.train), "valid": len(dom.valid), "test": len(dom.test),
                      "density": pairs / cells if cells else 0.0, "overlap_users": int(ds.overlap.sum()),
-                     "cold_users": len(ds.cold_users) if role == "target" else 0})
+                     "cold_users": len(ds.cold_users) if role == "target" else 0, "cross_listed": cross_listed})
     return pd.DataFrame(rows)
