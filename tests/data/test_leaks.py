@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from conftest import make_tiny_dataset
 from xcatrec.cli import main
 from xcatrec.data import (apply_split, cross_listed_pairs, dataset_stats, find_leaks, load_dataset, load_files,
                           remove_leaks)
-from xcatrec.data.splits import unsplit
+from xcatrec.data.splits import rebuild, unsplit
 from xcatrec.data.types import CrossDomainDataset, Domain, Interactions, Vocab
 from xcatrec.errors import ConfigError
 
@@ -93,7 +94,7 @@ def test_threshold_must_be_a_finite_number_in_0_1(bad):
 
 def test_remove_leaks_drops_exactly_the_twins_of_held_out_rows():
     ds = hand_dataset()
-    clean = remove_leaks(ds)
+    clean = remove_leaks(ds, min_other_buyers=0)  # every twin the definition finds
     before = set(zip(ds.source.train.users.tolist(), ds.source.train.items.tolist()))
     after = set(zip(clean.source.train.users.tolist(), clean.source.train.items.tolist()))
     assert before - after == {(0, 0), (5, 2), (3, 4)}  # test twins of users 0 and 5, valid twin of user 3
@@ -102,13 +103,64 @@ def test_remove_leaks_drops_exactly_the_twins_of_held_out_rows():
         assert np.array_equal(getattr(clean.target, part).users, getattr(ds.target, part).users)
         assert np.array_equal(getattr(clean.target, part).items, getattr(ds.target, part).items)
     assert clean.info == {"leaks": "removed", "leak_threshold": 0.8, "leak_rows_dropped": 3,
-                          "leak_twins": {"test": 2, "valid": 1}}
+                          "leak_twins": {"test": 2, "valid": 1}, "leak_min_other_buyers": 0}
     assert find_leaks(clean).affected_test_users == 0
-    again = remove_leaks(clean)  # nothing left to drop is still recorded
+    again = remove_leaks(clean, min_other_buyers=0)  # nothing left to drop is still recorded
     assert again.info["leaks"] == "removed" and again.info["leak_rows_dropped"] == 0
     assert len(again.source.train) == len(clean.source.train)
-    strict = remove_leaks(ds, threshold=1.0)
+    strict = remove_leaks(ds, threshold=1.0, min_other_buyers=0)
     assert strict.info["leak_rows_dropped"] == 3 and strict.info["leak_threshold"] == 1.0
+    # the default keeps the coincidences: t2 has no known buyer (test row of user 5) and t3's only known
+    # buyer is user 3 itself (its valid row); t0 has the other buyers 1, 2, 3, so user 0's s0 goes
+    default = remove_leaks(ds)
+    after = set(zip(default.source.train.users.tolist(), default.source.train.items.tolist()))
+    assert before - after == {(0, 0)}
+    assert default.info == {"leaks": "removed", "leak_threshold": 0.8, "leak_rows_dropped": 1,
+                            "leak_twins": {"test": 1, "valid": 0}, "leak_min_other_buyers": 1}
+    assert leaked(find_leaks(default)) == {(5, 2, 2, 1.0)}  # detection still reports the coincidence
+
+
+def coincidence_dataset() -> CrossDomainDataset:
+    """Four users; every twin below has Jaccard 1, only the number of other target buyers differs.
+
+    Test (0, t0): nobody else bought t0 and user 0 alone bought s0 (a single-buyer coincidence).
+    Test (1, t1): user 2 bought t1 too (known) and s1 is bought by users 1 and 2 (a real leak).
+    Valid (3, t2): user 3's own valid row is t2's only known purchase and user 3 alone bought s2, so
+    t2 has no known buyer besides user 3 (another coincidence, though ``|B_t(t2)| = 1``).
+    """
+    source = Domain("elec", Vocab.range(3, "item"), _rows([(0, 0), (1, 1), (2, 1), (3, 2)]), _rows([]), _rows([]))
+    target = Domain("cloth", Vocab.range(3, "item"), _rows([(2, 1)]), _rows([(3, 2)]), _rows([(0, 0), (1, 1)]))
+    return CrossDomainDataset("coincidence", Vocab.range(4, "user"), source, target, "loo")
+
+
+def test_min_other_buyers_keeps_single_buyer_coincidences():
+    ds = coincidence_dataset()
+    key = lambda d: set(zip(d.source.known.users.tolist(), d.source.known.items.tolist()))  # noqa: E731
+    report = find_leaks(ds)  # detection is the definition: both test rows leak
+    assert leaked(report) == {(0, 0, 0, 1.0), (1, 1, 1, 1.0)} and report.identical == 2
+    assert leaked(find_leaks(ds, part="valid")) == {(3, 2, 2, 1.0)}
+    default = remove_leaks(ds)  # the coincidence twins stay, the real one goes
+    assert key(ds) - key(default) == {(1, 1)}
+    assert default.info["leak_rows_dropped"] == 1 and default.info["leak_twins"] == {"test": 1, "valid": 0}
+    assert default.info["leak_min_other_buyers"] == 1
+    assert leaked(find_leaks(default)) == {(0, 0, 0, 1.0)}
+    every = remove_leaks(ds, min_other_buyers=0)  # the definition's twins all go
+    assert key(ds) - key(every) == {(0, 0), (1, 1), (3, 2)}
+    assert every.info["leak_rows_dropped"] == 3 and every.info["leak_twins"] == {"test": 2, "valid": 1}
+    assert every.info["leak_min_other_buyers"] == 0 and find_leaks(every).affected_test_users == 0
+    two = remove_leaks(ds, min_other_buyers=np.int64(2))  # t1 has one other buyer: nothing goes
+    assert key(two) == key(ds) and two.info["leak_rows_dropped"] == 0
+    assert two.info["leak_min_other_buyers"] == 2 and type(two.info["leak_min_other_buyers"]) is int
+    for part in ("train", "valid", "test"):  # the target side never changes
+        for clean in (default, every, two):
+            assert np.array_equal(getattr(clean.target, part).items, getattr(ds.target, part).items)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "1", None])
+def test_min_other_buyers_must_be_a_non_negative_integer(bad):
+    with pytest.raises(ConfigError, match="min_other_buyers") as err:
+        remove_leaks(coincidence_dataset(), min_other_buyers=bad)
+    assert repr(bad) in err.value.problem and err.value.fix
 
 
 def test_cold_start_split_uses_the_same_definition():
@@ -117,13 +169,23 @@ def test_cold_start_split_uses_the_same_definition():
     report = find_leaks(ds)
     assert leaked(report) == {(0, 0, 0, 1.0), (0, 1, 0, 0.8)}
     assert report.test_users == 1 and report.affected_test_users == 1 and report.twin_rows == 1
-    clean = remove_leaks(ds)
+    clean = remove_leaks(ds, min_other_buyers=0)
     assert clean.info["leak_rows_dropped"] == 2  # s0 of user 0 (test) and s4 of user 3 (valid)
     assert np.array_equal(clean.cold_users, [0]) and len(clean.target.test) == 2
+    # t0 and t1 have other known buyers; t3's only known buyer is user 3 itself, so by default s4 stays
+    default = remove_leaks(ds)
+    assert default.info["leak_rows_dropped"] == 1 and default.info["leak_twins"] == {"test": 1, "valid": 0}
+    assert 0 not in default.source.known.items[default.source.known.users == 0]
+    assert 4 in default.source.known.items[default.source.known.users == 3]
+    assert np.array_equal(default.cold_users, [0]) and len(default.target.test) == 2
 
 
-def _brute_force(ds, part, threshold):
-    """Leaked rows, identical rows and twin (user, source item) pairs straight from the definition."""
+def _brute_force(ds, part, threshold, min_other_buyers=0):
+    """Leaked rows, identical rows, twin (user, source item) pairs and the twins removal drops.
+
+    Straight from the definition; a twin ``(u, e)`` of the held-out row ``(u, i)`` is dropped when
+    ``|B_t(i) - {u}| >= min_other_buyers``.
+    """
     def buyers(inter):
         out = {}
         for u, i in zip(inter.users.tolist(), inter.items.tolist()):
@@ -134,7 +196,7 @@ def _brute_force(ds, part, threshold):
     for u, e in zip(ds.source.known.users.tolist(), ds.source.known.items.tolist()):
         history.setdefault(u, set()).add(e)
     held = getattr(ds.target, part)
-    rows, identical, twins = {}, 0, set()
+    rows, identical, twins, dropped = {}, 0, set(), set()
     for u, i in set(zip(held.users.tolist(), held.items.tolist())):
         a = b_t.get(i, set()) | {u}
         scores = {e: len(a & b_s[e]) / len(a | b_s[e]) for e in history.get(u, ())}
@@ -143,27 +205,49 @@ def _brute_force(ds, part, threshold):
             rows[(u, i)] = max(scores.values())
             identical += any(a == b_s[e] for e in hits if scores[e] == max(scores.values()))
             twins |= {(u, e) for e in hits}
-    return rows, identical, twins
+            if len(b_t.get(i, set()) - {u}) >= min_other_buyers:
+                dropped |= {(u, e) for e in hits}
+    return rows, identical, twins, dropped
 
 
+def _cross_listed(base, n_pairs=8):
+    """``base`` unsplit, with ``n_pairs`` target items (two buyers or more) also listed as new source
+    items bought by the same users: real twins with other buyers, next to the sparse data's coincidences."""
+    ds = unsplit(base)
+    tgt, src = ds.target.train, ds.source.train
+    listed = np.flatnonzero(np.bincount(tgt.items, minlength=ds.target.n_items) >= 2)[:n_pairs]
+    assert len(listed) == n_pairs
+    twin = np.isin(tgt.items, listed)
+    items = np.r_[src.items, ds.source.n_items + np.searchsorted(listed, tgt.items[twin])]
+    source = replace(ds.source, items=Vocab.range(ds.source.n_items + n_pairs, "item"),
+                     train=Interactions(np.r_[src.users, tgt.users[twin]], items))
+    return rebuild(ds, source=source)
+
+
+@pytest.mark.parametrize("min_other_buyers", [0, 1])
 @pytest.mark.parametrize("split", ["loo", "random", "cold-start"])
 @pytest.mark.parametrize("threshold", [0.4, 0.5, 0.8, 1.0])
-def test_matches_a_brute_force_reference(split, threshold):
+def test_matches_a_brute_force_reference(split, threshold, min_other_buyers):
     base = make_tiny_dataset(n_users=40, n_src=120, n_tgt=100, per_user=4, seed=3)  # sparse: twins occur
-    ds = apply_split(unsplit(base), split, beta=0.3, seed=1)
-    drop = set()
+    ds = apply_split(_cross_listed(base), split, beta=0.3, seed=1)
+    clean = remove_leaks(ds, threshold=threshold, min_other_buyers=min_other_buyers)
+    everything, drop = set(), set()
     for part in ("test", "valid"):
-        rows, identical, twins = _brute_force(ds, part, threshold)
-        report = find_leaks(ds, threshold=threshold, part=part)
+        rows, identical, twins, dropped = _brute_force(ds, part, threshold, min_other_buyers)
+        report = find_leaks(ds, threshold=threshold, part=part)  # detection ignores min_other_buyers
         got = dict(zip(zip(report.rows.user.tolist(), report.rows.item.tolist()), report.rows.jaccard))
         assert got.keys() == rows.keys() and all(got[k] == pytest.approx(rows[k]) for k in rows)
         assert report.identical == identical and report.twin_rows == len(twins)
-        drop |= twins
-    assert drop  # the sparse data has twins at every threshold, so the comparison is not vacuous
-    clean = remove_leaks(ds, threshold=threshold)
+        assert clean.info["leak_twins"][part] == len(dropped)
+        everything |= twins
+        drop |= dropped
+    # not vacuous: the cross-listed items give twins with other buyers at every threshold, and the
+    # sparse data single-buyer coincidences, which only min_other_buyers=0 drops
+    assert drop and (drop == everything if min_other_buyers == 0 else drop < everything)
     key = lambda inter: set(zip(inter.users.tolist(), inter.items.tolist()))  # noqa: E731
     assert key(ds.source.known) - key(clean.source.known) == drop
     assert key(clean.source.known) == key(ds.source.known) - drop
+    assert clean.info["leak_min_other_buyers"] == min_other_buyers
     assert len(clean.target.test) == len(ds.target.test)
 
 
@@ -197,17 +281,48 @@ def files(tmp_path):
     return src, tgt
 
 
-def test_loaders_remove_by_default_and_keep_on_request(files):
+@pytest.fixture
+def leaky_files(tmp_path):
+    """The same, plus A4, who bought C9 and E9 before A1 (known rows): A1's twin E9 is now a real leak.
+
+    A4's own held-out rows (C7 valid, C8 test) have no twin: A4's E7 is its source test row.
+    """
+    (tmp_path / "leaky").mkdir()
+    src, tgt = tmp_path / "leaky" / "electronics.csv", tmp_path / "leaky" / "clothing.csv"
+    src.write_text(SOURCE + "A4,E9,5,50\nA4,E7,5,60\n")
+    tgt.write_text(TARGET + "A4,C9,5,50\nA4,C7,5,60\nA4,C8,5,70\n")
+    return src, tgt
+
+
+def _history(ds, user):
+    """Raw ids of ``user``'s known source items."""
+    known = ds.source.known
+    return set(ds.source.items.to_raw(known.items[known.users == ds.users.index([user])[0]]).tolist())
+
+
+def test_loaders_remove_by_default_and_keep_on_request(files, leaky_files):
     kept = load_files(*files, leaks="keep")
     assert kept.info["leaks"] == "kept" and "leak_rows_dropped" not in kept.info
     report = find_leaks(kept)
     a1 = kept.users.index(["A1"])[0]
     assert report.test_users == 3 and report.affected_test_users == 1
     assert report.rows.user.tolist() == [a1] and kept.source.items.to_raw(report.rows.twin).tolist() == ["E9"]
+    # A1 alone bought C9 and E9: a coincidence, so the default (min_other_buyers=1) drops nothing
     removed = load_files(*files)
-    assert removed.info["leaks"] == "removed" and removed.info["leak_rows_dropped"] == 1
-    assert len(removed.source.train) == len(kept.source.train) - 1 and len(removed.target.test) == 3
-    assert "E9" not in removed.source.items.to_raw(removed.source.known.items[removed.source.known.users == a1])
+    assert removed.info["leaks"] == "removed" and removed.info["leak_rows_dropped"] == 0
+    assert removed.info["leak_twins"] == {"test": 0, "valid": 0} and removed.info["leak_min_other_buyers"] == 1
+    assert len(removed.source.train) == len(kept.source.train) and len(removed.target.test) == 3
+    assert _history(removed, "A1") == {"E1", "E9"}
+    every = remove_leaks(kept, min_other_buyers=0)  # the definition-level removal drops it
+    assert every.info["leak_rows_dropped"] == 1 and _history(every, "A1") == {"E1"}
+    # with A4 as a second known buyer of C9 and E9 the loaders drop A1's E9, and only that row
+    kept = load_files(*leaky_files, leaks="keep")
+    assert leaked(find_leaks(kept)) == {(kept.users.index(["A1"])[0], kept.target.items.index(["C9"])[0],
+                                         kept.source.items.index(["E9"])[0], 1.0)}
+    removed = load_files(*leaky_files)
+    assert removed.info["leak_rows_dropped"] == 1 and removed.info["leak_twins"] == {"test": 1, "valid": 0}
+    assert len(removed.source.train) == len(kept.source.train) - 1 and len(removed.target.test) == 4
+    assert _history(removed, "A1") == {"E1"} and _history(removed, "A4") == {"E9"}
     with pytest.raises(ConfigError, match="leaks"):
         load_files(*files, leaks="drop")
     with pytest.raises(ConfigError, match="leaks"):
@@ -251,12 +366,23 @@ def test_cli_data_leaks_bad_threshold(files, capsys, bad):
     assert err.strip().splitlines()[-2].startswith("error: ") and bad in err
 
 
-def test_cli_keep_leaks_flag(files, capsys):
-    assert main(["data", "stats", "--files", str(files[0]), str(files[1])]) == 0
+def _source_train(printed: str) -> int:
+    """The source row's train count in the printed ``data stats`` table."""
+    header, *lines = printed.strip().splitlines()
+    row = next(line.split() for line in lines if line.split()[0] == "source")
+    return int(row[header.split().index("train")])
+
+
+@pytest.mark.parametrize("fixture, dropped", [("files", 0), ("leaky_files", 1)])
+def test_cli_keep_leaks_flag(request, capsys, fixture, dropped):
+    # files: A1's only twin is a single-buyer coincidence, which the default keeps; leaky_files: a real leak
+    src, tgt = request.getfixturevalue(fixture)
+    assert main(["data", "stats", "--files", str(src), str(tgt)]) == 0
     removed = capsys.readouterr().out
-    assert main(["data", "stats", "--files", str(files[0]), str(files[1]), "--keep-leaks"]) == 0
+    assert main(["data", "stats", "--files", str(src), str(tgt), "--keep-leaks"]) == 0
     kept = capsys.readouterr().out
-    assert "cross_listed" in kept and removed != kept
+    assert "cross_listed" in kept and _source_train(kept) - _source_train(removed) == dropped
+    assert (removed != kept) == bool(dropped)
 
 
 @pytest.mark.slow
@@ -269,3 +395,7 @@ def test_published_amazon_splits_leak(shared_data_dir, name, test_users, affecte
     assert abs(report.affected_test_users - affected) <= 3, report.affected_test_users
     clean = remove_leaks(ds)
     assert find_leaks(clean).affected_test_users == 0 and len(clean.target.test) == len(ds.target.test)
+    # no leaked test row is a single-buyer coincidence, so the default drops every test twin
+    every = remove_leaks(ds, min_other_buyers=0)
+    assert clean.info["leak_twins"]["test"] == every.info["leak_twins"]["test"] == report.twin_rows
+    assert clean.info["leak_twins"]["valid"] <= every.info["leak_twins"]["valid"]
