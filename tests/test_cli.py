@@ -209,3 +209,178 @@ def test_evaluate_douban_and_amazon(capsys, shared_data_dir, monkeypatch):
                          "--target", "cloth", "--method", "popularity", "--protocol", "sampled-999", "--quiet")
     assert code == 0, err
     assert "sampled-999" in out
+
+
+# ---------------------------------------------------------------- checked before anything is loaded
+@pytest.fixture
+def no_loading(monkeypatch):
+    """Make loading any data an error, to show that a check ran before the data were loaded."""
+    import xcatrec.data
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("data were loaded before the arguments were checked")
+
+    monkeypatch.setattr(xcatrec.data, "load_dataset", refuse)
+    monkeypatch.setattr(xcatrec.data, "load_files", refuse)
+
+
+@pytest.mark.parametrize("option, needles", [
+    ("epochs=abc", ("epochs", "whole number")),
+    ("dim=2.5", ("dim", "whole number")),
+    ("epochs=1.5", ("epochs", "whole number")),
+    ("epochs=null", ("epochs", "not null")),
+    ("learning_rate=fast", ("learning_rate", "a number")),
+    ("learning_rate=NaN", ("learning_rate", "finite")),
+    ("item_bias=maybe", ("item_bias", "true or false")),
+    ("epochs=0", ("epochs must be at least 1",)),
+])
+def test_option_values_are_checked_against_the_config_field_types(capsys, no_loading, option, needles):
+    code, _, err = run(capsys, "evaluate", "--dataset", "synthetic", "--method", "bpr-mf", "--option", option)
+    assert_clear_error(code, err, *needles)
+
+
+def test_list_options_are_checked_too(capsys, no_loading):
+    code, _, err = run(capsys, "recommend", "--dataset", "synthetic", "--method", "finetune", "--user", "7",
+                       "--option", "tower_units=32")
+    assert_clear_error(code, err, "tower_units", "JSON list")
+    code, _, err = run(capsys, "recommend", "--dataset", "synthetic", "--method", "conet", "--user", "7",
+                       "--option", 'hidden=[32, "wide"]')
+    assert_clear_error(code, err, "hidden", "whole number")
+
+
+def test_option_seed_is_refused_and_not_listed_as_valid(capsys, no_loading):
+    code, _, err = run(capsys, "evaluate", "--dataset", "synthetic", "--method", "bpr-mf", "--option", "seed=3")
+    assert_clear_error(code, err, "--seeds", "--seed")
+    code, _, err = run(capsys, "evaluate", "--dataset", "synthetic", "--method", "bpr-mf", "--option", "colour=3")
+    assert_clear_error(code, err, "colour", "dim")
+    assert "'seed'" not in err
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["recommend", "--dataset", "synthetic", "--method", "popularity", "--user", "7", "--seed", "-1"], "--seed"),
+    (["recommend", "--dataset", "synthetic", "--method", "popularity", "--user", "7", "--k", "0"], "--k"),
+    (["recommend", "--dataset", "synthetic", "--method", "popularity", "--user", "7", "--k", "-3"], "--k"),
+    (["evaluate", "--dataset", "synthetic", "--method", "popularity", "--k", "10", "--k", "0"], "--k"),
+    (["evaluate", "--dataset", "synthetic", "--method", "popularity", "--seeds", "0"], "--seeds"),
+    (["evaluate", "--dataset", "synthetic", "--method", "popularity", "--seeds", "-2"], "--seeds"),
+    (["evaluate", "--dataset", "synthetic", "--method", "popularity", "--split", "cold-start", "--beta", "1.5"],
+     "--beta"),
+    (["evaluate", "--dataset", "synthetic", "--method", "popularity", "--split", "cold-start", "--beta", "0"],
+     "--beta"),
+    (["evaluate", "--dataset", "synthetic", "--method", "popularity", "--beta", "0.5"], "cold-start only"),
+    (["data", "stats", "--dataset", "synthetic", "--split", "loo", "--beta", "0.5"], "cold-start only"),
+    (["data", "stats", "--dataset", "synthetic", "--rho", "nan"], "--rho"),
+    (["evaluate", "--files", "a.csv", "b.csv", "--method", "popularity", "--threshold", "nan"], "--threshold"),
+])
+def test_bad_numbers_are_refused_before_any_data_is_loaded(capsys, no_loading, argv, needle):
+    code, _, err = run(capsys, *argv)
+    assert_clear_error(code, err, needle)
+
+
+def test_cold_start_uses_beta_0_2_unless_given(capsys, monkeypatch):
+    import xcatrec.data
+    from xcatrec.errors import DataError
+
+    seen = []
+
+    def fake_load(name, **kwargs):
+        seen.append(kwargs["beta"])
+        raise DataError("stop here", "nothing to fix")
+
+    monkeypatch.setattr(xcatrec.data, "load_dataset", fake_load)
+    run(capsys, "data", "stats", "--dataset", "synthetic", "--split", "cold-start")
+    run(capsys, "data", "stats", "--dataset", "synthetic", "--split", "cold-start", "--beta", "0.5")
+    assert seen == [0.2, 0.5]
+
+
+def test_files_that_are_not_regular_files_are_named_for_what_they_are(capsys, tmp_path, no_loading):
+    good = tmp_path / "good.csv"
+    good.write_text("u1,i1\nu2,i2\n")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    for path, needle in ((tmp_path, "is a directory"), ("/dev/null", "not a regular file"), (empty, "is empty")):
+        code, _, err = run(capsys, "evaluate", "--files", str(good), str(path), "--method", "popularity")
+        assert_clear_error(code, err, str(path), needle)
+        assert "does not exist" not in err
+
+
+def test_out_that_is_a_directory_or_unwritable_is_refused_before_training(capsys, tmp_path, no_loading,
+                                                                            monkeypatch):
+    code, _, err = run(capsys, "evaluate", "--dataset", "synthetic", "--method", "popularity", "--out",
+                       str(tmp_path))
+    assert_clear_error(code, err, "--out", "is a directory")
+    code, _, err = run(capsys, "evaluate", "--dataset", "synthetic", "--method", "popularity", "--out", "/dev/null")
+    assert_clear_error(code, err, "--out", "not a regular file")
+
+    def refuse(*args, **kwargs):  # tests run as root, where a chmod 555 folder stays writable
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("tempfile.mkstemp", refuse)
+    code, _, err = run(capsys, "evaluate", "--dataset", "synthetic", "--method", "popularity", "--out",
+                       str(tmp_path / "r.json"))
+    assert_clear_error(code, err, "--out", "Permission denied")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_is_written_atomically_with_the_usual_permissions(capsys, tmp_path):
+    import os
+    import stat
+
+    out = tmp_path / "r.json"
+    old = os.umask(0o022)
+    try:
+        code, _, err = run(capsys, "evaluate", "--dataset", "synthetic", "--method", "popularity", "--quiet",
+                           "--out", str(out))
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no <out>.tmp or other leftovers
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+    assert json.loads(out.read_text())
+
+
+def test_results_with_nan_are_not_written_as_invalid_json(tmp_path):
+    from xcatrec.cli import _write_json
+    from xcatrec.errors import ConfigError
+
+    out = tmp_path / "r.json"
+    records = [{"method": "item-mean", "seed": 0, "protocol": "ratings", "metric": "rmse", "k": None,
+                "value": float("nan")}]
+    with pytest.raises(ConfigError) as info:
+        _write_json(str(out), records)
+    assert "rmse" in info.value.problem and "nan" in info.value.problem
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_overflowing_ratings_are_refused_with_the_row(capsys, tmp_path):
+    src = tmp_path / "src.csv"
+    src.write_text("u1,i1,4\nu2,i2,5\nu3,i1,3\n")
+    tgt = tmp_path / "tgt.csv"
+    tgt.write_text("u1,j1,4\nu2,j2,1e300\nu3,j1,5\n")
+    code, _, err = run(capsys, "evaluate", "--files", str(src), str(tgt), "--method", "item-mean",
+                       "--protocol", "ratings", "--quiet")
+    assert_clear_error(code, err, "tgt.csv", "data row 2", "too large")
+
+
+def test_recommend_returns_fewer_items_rather_than_ones_the_user_has(capsys):
+    from xcatrec.data import load_dataset
+
+    code, out, err = run(capsys, "recommend", "--dataset", "synthetic", "--method", "popularity",
+                         "--user", "7", "--k", "500", "--quiet")
+    assert code == 0, err
+    items = [line.split("\t")[1] for line in out.strip().splitlines()[1:]]
+    dataset = load_dataset("synthetic", seed=0)
+    user = int(dataset.users.index(["7"])[0])
+    known = set(dataset.target.items.to_raw(dataset.matrix("target", "known")[user].indices))
+    assert known and not known & set(items)
+    assert len(items) == dataset.target.n_items - len(known) < 500
+    assert f"returned {len(items)} items, fewer than --k 500" in err and "--include-seen" in err
+
+
+def test_a_cache_that_is_a_file_is_one_clear_line(capsys, tmp_path, monkeypatch):
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("")
+    monkeypatch.delenv("XCATREC_DATA", raising=False)
+    monkeypatch.setenv("XCATREC_CACHE", str(blocker))
+    code, _, err = run(capsys, "data", "fetch", "--dataset", "amazon-elec-cloth")
+    assert_clear_error(code, err, str(blocker), "not a folder", "XCATREC_CACHE")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -29,14 +30,9 @@ SPLITS = ("published", "loo", "random", "temporal", "cold-start")
 PROTOCOLS = ("full", "sampled-99", "sampled-999", "ratings")
 
 
-def _parse_option(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise ConfigError(f"--option {text!r} is not of the form NAME=VALUE.", "Write e.g. --option dim=32.")
-    key, value = text.split("=", 1)
-    try:
-        return key.strip(), json.loads(value)
-    except json.JSONDecodeError:
-        return key.strip(), value
+#: ``--option seed=...`` is refused: the seed of a run is the command's own (--seeds / --seed).
+_SEED_OPTION = ("--option seed is not accepted: the seed of each run comes from --seeds N (evaluate runs "
+                "seeds 0..N-1) or --seed S (recommend).", "Drop --option seed=...; pass --seeds or --seed.")
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -49,7 +45,8 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", help="target domain (default: the data set's second domain)")
     p.add_argument("--split", choices=SPLITS, help="default: the data set's published split where it has one, "
                                                    "else leave-one-out (loo)")
-    p.add_argument("--beta", type=float, default=0.2, help="fraction of overlapping users made cold (cold-start split)")
+    p.add_argument("--beta", type=float, help="--split cold-start only: fraction of overlapping users made cold, "
+                                              "in (0, 1) (default 0.2)")
     p.add_argument("--data-dir", help="folder with a local copy of the data (else $XCATREC_DATA, else download)")
     p.add_argument("--rho", type=float, help="synthetic only: relatedness of the two categories in [0, 1]")
     p.add_argument("--threshold", type=float, help="--files only: ratings >= this count as interactions")
@@ -64,7 +61,8 @@ def _add_method_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", required=True, choices=METHOD_NAMES, metavar="METHOD",
                    help="one of: " + ", ".join(METHOD_NAMES))
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                   help="a config field of the method, e.g. --option dim=32 (repeatable)")
+                   help="a config field of the method other than seed (see --seeds/--seed), e.g. --option "
+                        "dim=32 or --option tower_units=[64,32]; checked against the field's type (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -209,22 +207,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from xcatrec.evaluation import summarize, to_markdown
     from xcatrec.experiment import RunSpec, run_seeds
 
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}.", "Pass --seeds 3.")
     protocols = tuple(dict.fromkeys(args.protocol or ["full"]))
-    spec = RunSpec(args.method, dict(_parse_option(o) for o in args.option), protocols,
-                   tuple(sorted(set(args.k or [10]))))
-    if args.out:  # fail early on an unwritable path, before minutes of training
-        out = Path(args.out)
-        if not out.parent.exists():
-            raise ConfigError(f"The folder of --out {args.out!r} does not exist.", "Create it or pick another path.")
+    spec = RunSpec(args.method, args.method_options, protocols, tuple(sorted(set(args.k or [10]))))
     records = run_seeds(_loader(args), [spec], range(args.seeds), verbose=not args.quiet)
     quality = [r for r in records if r["protocol"] != "cost"]
     print(to_markdown(summarize(quality)))
     if args.out:
-        tmp = Path(args.out + ".tmp")
-        tmp.write_text(json.dumps(records, indent=1))
-        os.replace(tmp, args.out)
+        _write_json(args.out, records)
         print(f"wrote {len(records)} records to {args.out}", file=sys.stderr)
     return 0
 
@@ -235,12 +224,18 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
 
     dataset = _loader(args)(args.seed)
     user = int(dataset.users.index([args.user])[0])
-    model = make_model(args.method, dataset.sizes, seed=args.seed,
-                       **dict(_parse_option(o) for o in args.option))
+    model = make_model(args.method, dataset.sizes, seed=args.seed, **args.method_options)
     log(f"[{args.method}] training on {dataset.name} ({dataset.source.name} -> {dataset.target.name})",
         verbose=not args.quiet)
     model.fit(dataset, verbose=not args.quiet)
     top = model.recommend([user], k=args.k, exclude_seen=not args.include_seen)[0]
+    top = top[top >= 0]  # recommend pads with -1 when fewer than k items are left
+    if len(top) < args.k:
+        n_items = dataset.target.n_items
+        why = (f"the target domain has only {n_items} items" if args.include_seen else
+               f"user {args.user} already has {n_items - len(top)} of the {n_items} target items and those "
+               "are left out (--include-seen ranks them too)")
+        print(f"note: returned {len(top)} items, fewer than --k {args.k}: {why}.", file=sys.stderr)
     scores = model.score([user], top)[0]
     raw = dataset.target.items.to_raw(top)
     print(f"rank\titem\tscore  (user {args.user}, target {dataset.target.name}, method {args.method})")
@@ -257,6 +252,113 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out(out: str) -> None:
+    """Refuse an ``--out`` that cannot be written, before anything is loaded or trained."""
+    path = Path(out)
+    if path.is_dir():
+        raise ConfigError(f"--out {out!r} is a directory.", "Give a file name, e.g. --out results.json.")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"--out {out!r} exists and is not a regular file (a device, pipe or socket).",
+                          "Give the path of a new file or of a regular file to replace.")
+    folder = Path(os.path.abspath(out)).parent
+    if not folder.is_dir():
+        raise ConfigError(f"The folder of --out {out!r} does not exist.", "Create it or pick another path.")
+    try:  # the very way _write_json writes: a temporary file in the same folder
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.remove(tmp)
+    except OSError as exc:
+        raise ConfigError(f"--out {out!r} cannot be written: {exc.strerror or exc} (folder {folder}).",
+                          "Pick a folder you can write to.") from None
+
+
+def _non_finite(records: Any) -> str:
+    """Where the first NaN or infinity in ``records`` (a list of result dicts) is, in words."""
+    for i, record in enumerate(records if isinstance(records, list) else [records]):
+        if not isinstance(record, dict):
+            continue
+        for key, value in record.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                labels = ", ".join(f"{k} {record[k]}" for k in ("method", "seed", "protocol", "metric", "k")
+                                   if record.get(k) is not None)
+                return f"record {i} ({labels}) has {key} {value}"
+    return "a value is NaN or infinite"
+
+
+def _write_json(out: str, records: Any) -> None:
+    """Write ``records`` as strict JSON (no NaN or infinity) to ``out``: a unique temporary file in the
+    same folder, then :func:`os.replace`, so a failure leaves neither a partial nor a stray file."""
+    try:
+        text = json.dumps(records, indent=1, allow_nan=False)
+    except ValueError:
+        raise ConfigError(f"The results cannot be written as JSON: {_non_finite(records)}, which JSON "
+                          f"cannot hold; {out} was not written.",
+                          "Check the input data for extreme or missing values (ratings, timestamps); if "
+                          "they are fine, please report this.") from None
+    folder = Path(os.path.abspath(out)).parent
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{Path(out).name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise ConfigError(f"--out {out!r} cannot be written: {exc.strerror or exc}.",
+                          "Pick a folder you can write to.") from None
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text + "\n")
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # the usual permissions of a new file, not mkstemp's 0600
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise ConfigError(f"--out {out!r} could not be written: {exc.strerror or exc}.",
+                          "Check the free space and permissions of its folder.") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Check every argument before any data is loaded or any model is built.
+
+    Numbers (seeds, k, beta, threshold, rho), the input files and folders, ``--out``, and each
+    ``--option`` against the type of the method's config field (the typed options are stored as
+    ``args.method_options``). Raises :class:`ConfigError` or :class:`DataError` naming the argument.
+    """
+    from xcatrec.data.readers import check_file
+
+    if getattr(args, "seeds", None) is not None and args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}.", "Pass --seeds 3.")
+    if getattr(args, "seed", None) is not None and args.seed < 0:
+        raise ConfigError(f"--seed must be 0 or more, got {args.seed}.", "Pass --seed 0, for example.")
+    ks = getattr(args, "k", None)
+    for k in (ks if isinstance(ks, list) else [] if ks is None else [ks]):
+        if k < 1:
+            raise ConfigError(f"--k must be at least 1, got {k}.", "Pass --k 10, for example.")
+    if hasattr(args, "beta"):
+        if args.beta is not None and args.split != "cold-start":
+            raise ConfigError("--beta applies to --split cold-start only (the fraction of overlapping users "
+                              "made cold); other splits would ignore it.", "Drop --beta, or add --split cold-start.")
+        if args.beta is not None and not 0 < args.beta < 1:
+            raise ConfigError(f"--beta must be strictly between 0 and 1, got {args.beta}.",
+                              "Pass --beta 0.2, for example.")
+        args.beta = 0.2 if args.beta is None else args.beta
+    threshold = getattr(args, "threshold", None)
+    if isinstance(threshold, float) and not math.isfinite(threshold):
+        raise ConfigError(f"--threshold must be a finite number, got {threshold}.", "Pass --threshold 4, for example.")
+    if getattr(args, "rho", None) is not None and not 0 <= args.rho <= 1:
+        raise ConfigError(f"--rho must be between 0 and 1, got {args.rho}.", "Pass --rho 0.5, for example.")
+    for file in getattr(args, "files", None) or ():
+        check_file(file)
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir and Path(data_dir).expanduser().exists() and not Path(data_dir).expanduser().is_dir():
+        raise ConfigError(f"--data-dir {data_dir!r} is not a folder.", "Give the folder holding the data files.")
+    if getattr(args, "out", None):
+        _check_out(args.out)
+    if getattr(args, "method", None) is not None:
+        from xcatrec.method_options import parse_options
+
+        args.method_options = parse_options(args.method, args.option, reserved={"seed": _SEED_OPTION})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -264,6 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"data": _cmd_data, "evaluate": _cmd_evaluate, "recommend": _cmd_recommend, "bench": _cmd_bench}
     try:
+        _check_args(args)
         return handlers[args.command](args)
     except XcatrecError as err:
         print(f"error: {err.problem}", file=sys.stderr)

@@ -56,6 +56,13 @@ def test_implicit_threshold_drops_low_ratings_and_the_rating_column():
     assert len(to_implicit(frame, 3)) == 2
 
 
+def test_implicit_threshold_must_be_finite():
+    frame = pd.DataFrame({"user": ["u1", "u2"], "item": ["i1", "i2"], "rating": [1.0, 5.0]})
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="implicit_threshold must be a finite number"):
+            clean(frame, implicit_threshold=bad)
+
+
 def test_implicit_threshold_needs_ratings():
     with pytest.raises(DataError, match="rating column"):
         clean(pd.DataFrame({"user": ["a"], "item": ["x"]}), implicit_threshold=4)

@@ -160,3 +160,78 @@ def test_fetch_reports_a_changed_public_file_as_a_checksum_error(fake_registry, 
     with pytest.raises(download.ChecksumError, match="expected " + GOOD):
         fetch("fake", progress=False)
     assert leftovers(clean_env / "fake") == []
+
+
+class _Response(io.BytesIO):
+    """A fake HTTP response that announces ``length`` bytes in Content-Length."""
+
+    def __init__(self, content: bytes, length: int) -> None:
+        super().__init__(content)
+        self.headers = {"Content-Length": str(length)}
+
+
+def test_a_truncated_download_is_retried_once(tmp_path, monkeypatch, capsys):
+    answers = [_Response(CONTENT[:5], len(CONTENT)), _Response(CONTENT, len(CONTENT))]
+    monkeypatch.setattr(download, "_urlopen", lambda url, timeout: answers.pop(0))
+    dest = tmp_path / "out" / "train.txt"
+    download_file("https://example.invalid/train.txt", dest, GOOD, progress=False)
+    assert dest.read_bytes() == CONTENT and not answers
+    assert "truncated" in capsys.readouterr().err
+    assert leftovers(dest.parent) == ["train.txt"]
+
+
+def test_a_download_truncated_twice_is_reported_as_truncated_not_as_changed(fake_registry, clean_env, monkeypatch):
+    monkeypatch.setattr(download, "_urlopen", lambda url, timeout: _Response(CONTENT[:5], len(CONTENT)))
+    with pytest.raises(DownloadError) as info:
+        fetch("fake", progress=False)
+    assert not isinstance(info.value, download.ChecksumError)
+    assert "truncated" in info.value.problem and f"5 of {len(CONTENT)} bytes" in info.value.problem
+    assert "changed" not in str(info.value)
+    assert leftovers(clean_env / "fake") == []
+
+
+def test_a_download_cut_off_by_the_server_is_truncated(tmp_path, monkeypatch):
+    import http.client
+
+    class Cut(_Response):
+        def read(self, n=-1):
+            raise http.client.IncompleteRead(b"u1", len(CONTENT) - 2)
+
+    monkeypatch.setattr(download, "_urlopen", lambda url, timeout: Cut(b"", len(CONTENT)))
+    with pytest.raises(DownloadError, match="truncated twice"):
+        download_file("https://example.invalid/train.txt", tmp_path / "train.txt", GOOD, progress=False)
+    assert leftovers(tmp_path) == []
+
+
+def test_downloaded_files_get_the_usual_permissions(tmp_path, remote):
+    import os
+    import stat
+
+    dest = tmp_path / "out" / "train.txt"
+    old = os.umask(0o022)
+    try:
+        download_file((remote / "train.txt").as_uri(), dest, GOOD, progress=False)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o644
+
+
+def test_a_cache_that_is_a_file_is_a_clear_error(fake_registry, clean_env, monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("XCATREC_CACHE", str(blocker))
+    with pytest.raises(download.CacheError) as info:
+        fetch("fake", progress=False)
+    assert f"{blocker} is a file, not a folder" in info.value.problem
+    assert "XCATREC_CACHE" in info.value.fix and "network" not in info.value.fix
+
+
+def test_a_read_only_cache_is_a_clear_error(fake_registry, clean_env, monkeypatch):
+    def refuse(*args, **kwargs):  # tests run as root, where a chmod 555 folder stays writable
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(download.tempfile, "mkstemp", refuse)
+    with pytest.raises(download.CacheError) as info:
+        fetch("fake", progress=False)
+    assert "Permission denied" in info.value.problem and str(clean_env) in info.value.problem
+    assert "XCATREC_CACHE" in info.value.fix

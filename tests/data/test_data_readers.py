@@ -106,3 +106,65 @@ def test_not_utf8(tmp_path):
     path.write_bytes("u1,caf\xe9\n".encode("latin-1"))
     with pytest.raises(DataError, match="UTF-8"):
         read_interactions(path)
+
+
+def test_utf8_byte_order_mark_before_the_header_is_skipped(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeffuser,item,rating\nu1,i1,4\nu2,i2,5\n".encode("utf-8"))
+    df = read_interactions(path)
+    assert list(df.columns) == ["user", "item", "rating"]
+    assert df["user"].astype(str).tolist() == ["u1", "u2"]
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("u1,i1,5\nu2,i2,1e300\n", "data row 2: rating is too large"),  # would be inf as float32
+    ("u1,i1,5\nu2,i2,-4e38\n", "data row 2: rating is too large"),
+    ("u1,i1,5\nu2,i2,1e400\n", "data row 2: rating is infinite"),
+    ("u1,i1,5\nu2,i2,-inf\n", "data row 2: rating is infinite"),
+    ("u1,i1,5,10\nu2,i2,4,1e30\n", "data row 2: timestamp is not a whole number that fits a 64-bit integer"),
+    ("u1,i1,5,10\nu2,i2,4,99999999999999999999\n", "data row 2: timestamp is not a whole number"),
+    ("u1,i1,5,10\nu2,i2,4,10.5\n", "data row 2: timestamp is not a whole number"),
+])
+def test_values_that_cannot_be_stored_are_refused_with_the_row(tmp_path, text, needle):
+    path = write(tmp_path, text)
+    with pytest.raises(DataError) as info:
+        read_interactions(path)
+    assert needle in info.value.problem and str(path) in info.value.problem
+    assert info.value.fix
+
+
+def test_large_integer_timestamps_are_read_exactly(tmp_path):
+    df = read_interactions(write(tmp_path, "u1,i1,5,1700000000123456789\nu2,i2,4,1.5e9\n"))
+    assert df["timestamp"].tolist() == [1700000000123456789, 1500000000]
+    df = read_interactions(write(tmp_path, "u1,i1,5,1700000000123456789\nu2,i2,4,17\n"))
+    assert df["timestamp"].tolist() == [1700000000123456789, 17]
+
+
+def test_lenient_mode_turns_unstorable_values_into_nan(tmp_path):
+    df = read_interactions(write(tmp_path, "u1,i1,1e300,10\nu2,i2,4,1e30\nu3,i3,4,11\n"), strict=False)
+    assert np.isnan(df["rating"].to_numpy()).tolist() == [True, False, False]
+    assert np.isnan(df["timestamp"].to_numpy()).tolist() == [False, True, False]
+
+
+def test_a_path_that_is_not_a_regular_file_is_named_for_what_it_is(tmp_path):
+    with pytest.raises(DataError, match="is a directory"):
+        read_interactions(tmp_path)
+    with pytest.raises(DataError, match="not a regular file"):
+        read_interactions("/dev/null")
+    empty = write(tmp_path, "", "empty.csv")
+    with pytest.raises(DataError, match="is empty"):
+        read_interactions(empty)
+
+
+def test_an_unreadable_file_is_a_data_error(tmp_path, monkeypatch):
+    from xcatrec.data import readers
+
+    path = write(tmp_path, "u1,i1\nu2,i2\n")
+
+    def refuse(*args, **kwargs):  # tests run as root, where chmod 000 does not stop reading
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(readers, "open", refuse, raising=False)
+    with pytest.raises(DataError, match="cannot be read: Permission denied") as info:
+        read_interactions(path)
+    assert str(path) in info.value.problem and "permissions" in info.value.fix

@@ -47,6 +47,17 @@ def test_recommend_skips_known_items_including_valid():
     assert model.recommend([1], k=2).tolist() == [[0, 2]]
 
 
+def test_recommend_returns_fewer_items_rather_than_known_ones():
+    ds = _hand_dataset()
+    model = Popularity(ds.sizes)
+    model.fit(ds)
+    # k larger than what is left: user 0 has one unseen item (0), users 1 and 2 two each; the width
+    # is the most any user has left and shorter rows end in -1
+    assert model.recommend([0], k=4).tolist() == [[0]]
+    assert model.recommend([0, 1, 2], k=4).tolist() == [[0, -1], [0, 2], [3, 2]]
+    assert model.recommend([0, 1], k=10, exclude_seen=False).tolist() == [[1, 3, 0, 2], [1, 3, 0, 2]]
+
+
 def test_unfitted_model_says_so():
     model = Popularity(_hand_dataset().sizes)
     with pytest.raises(ConfigError, match="not been trained"):

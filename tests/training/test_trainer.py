@@ -17,7 +17,7 @@ import tensorflow as tf
 from conftest import make_tiny_dataset
 
 from xcatrec.data.types import Interactions
-from xcatrec.errors import ConfigError
+from xcatrec.errors import ConfigError, DataError
 from xcatrec.models import BPRMF, BPRMFConfig
 from xcatrec.models.base import FitReport
 from xcatrec.models.train_config import TrainConfig
@@ -141,7 +141,8 @@ def test_train_config_rejects_bad_values():
         TrainConfig(patience=-1)
     with pytest.raises(ConfigError, match="learning_rate"):
         BPRMFConfig(learning_rate=0.0)
-    assert TrainConfig().loop_options() == {"epochs": 20, "patience": 3, "eval_every": 1, "checkpoint": None}
+    assert TrainConfig().loop_options() == {"epochs": 20, "patience": 3, "eval_every": 1, "checkpoint": None,
+                                            "checkpoint_seed": 0}
     assert TrainConfig(checkpoint_dir="ck").loop_options()["checkpoint"] == "ck"
 
 
@@ -219,7 +220,7 @@ def test_checkpoint_holds_the_weights_the_model_ends_with(tmp_path):
     ds = make_tiny_dataset()
     model = BPRMF(ds.sizes, replace(SMALL, epochs=4, checkpoint_dir=str(tmp_path / "ckpt")))
     report = model.fit(ds)
-    path = checkpoint_path(tmp_path / "ckpt", "bpr-mf ")
+    path = checkpoint_path(tmp_path / "ckpt", "bpr-mf ", SMALL.seed)
     assert path.is_file() and not list(path.parent.glob("*.tmp"))
     with np.load(path) as saved:
         arrays = [saved[k] for k in saved.files]
@@ -247,3 +248,26 @@ def test_load_checkpoint_restores_and_refuses_a_mismatch(tmp_path):
         load_checkpoint(build_keras(lambda: net(5)), path)
     with pytest.raises(ConfigError, match="does not exist"):
         load_checkpoint(fresh, tmp_path / "none.npz")
+
+
+def test_checkpoints_of_different_seeds_do_not_overwrite_each_other(tmp_path):
+    ds = make_tiny_dataset()
+    for seed in (0, 1):
+        BPRMF(ds.sizes, replace(SMALL, epochs=1, seed=seed, checkpoint_dir=str(tmp_path))).fit(ds)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["bpr-mf.seed-0.best.npz", "bpr-mf.seed-1.best.npz"]
+    assert checkpoint_path(tmp_path, "bpr-mf ", 1).name == "bpr-mf.seed-1.best.npz"
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip archive", b"PK\x03\x04 truncated zip", "npy"])
+def test_a_corrupt_checkpoint_is_a_data_error_naming_the_file(tmp_path, content):
+    model = build_keras(lambda: keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]))
+    path = tmp_path / "broken.best.npz"
+    if content == "npy":  # a single array, not an archive of weights
+        with open(path, "wb") as handle:
+            np.save(handle, np.ones(3))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        load_checkpoint(model, path)
+    assert str(path) in info.value.problem and "train again" in info.value.fix

@@ -86,7 +86,8 @@ def clean(frame: pd.DataFrame, *, rating_range: tuple[float, float] | None = Non
 
     Raises:
         DataError: ``frame`` lacks the user or item column, or a threshold needs a missing column.
-        ConfigError: ``min_count`` is negative or ``rating_range`` is reversed.
+        ConfigError: ``min_count`` is negative, ``rating_range`` is reversed or ``implicit_threshold``
+            is not finite.
     """
     for col in ("user", "item"):
         if col not in frame.columns:
@@ -96,6 +97,9 @@ def clean(frame: pd.DataFrame, *, rating_range: tuple[float, float] | None = Non
         raise ConfigError(f"min_count must be >= 0, not {min_count}.", "Use e.g. min_count=5 for a 5-core.")
     if rating_range is not None and rating_range[0] > rating_range[1]:
         raise ConfigError(f"rating_range {rating_range} is reversed.", "Give (low, high) with low <= high.")
+    if implicit_threshold is not None and not np.isfinite(implicit_threshold):
+        raise ConfigError(f"implicit_threshold must be a finite number, not {implicit_threshold}.",
+                          "Use e.g. implicit_threshold=4 (--threshold 4).")
     if implicit_threshold is not None and "rating" not in frame.columns:
         raise DataError("Implicit conversion by rating threshold needs a rating column, and there is none.",
                         "Drop implicit_threshold, or give a file with a rating column.")

@@ -17,6 +17,7 @@ never leaves a partial file behind.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import sys
 import tempfile
@@ -40,6 +41,10 @@ class ChecksumError(DownloadError):
     """A downloaded file did not have the expected sha256 (it was discarded)."""
 
 
+class CacheError(DownloadError):
+    """The folder a download goes to cannot be created or written (read-only, or a file)."""
+
+
 def cache_dir() -> Path:
     """The download cache: ``$XCATREC_CACHE`` or ``~/.cache/xcatrec``."""
     env = os.environ.get(ENV_CACHE)
@@ -53,9 +58,14 @@ def sha256_file(path: str | os.PathLike) -> str:
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _HASHES:
         digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while block := fh.read(_CHUNK):
-                digest.update(block)
+        try:
+            with open(path, "rb") as fh:
+                while block := fh.read(_CHUNK):
+                    digest.update(block)
+        except OSError as exc:
+            raise DownloadError(f"Cannot read the data file {path}: {exc.strerror or exc}.",
+                                "Check its permissions (it must be readable by you), or delete it so that "
+                                "it is downloaded again.") from None
         _HASHES[key] = digest.hexdigest()
     return _HASHES[key]
 
@@ -67,8 +77,55 @@ def verify_file(path: Path, file: DataFile, fix: str) -> None:
         raise DownloadError(f"File {path} has sha256 {actual}, expected {file.sha256} ({file.path}).", fix)
 
 
+def _file_mode() -> int:
+    """Permissions of a new file under the current umask (0644 under the usual umask 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _writable_folder(folder: Path) -> None:
+    """Create ``folder`` if needed; raise :class:`CacheError` if it is not a folder one can write in."""
+    fix = (f"Point {ENV_CACHE} (or --data-dir) at a folder you can write to, or set {ENV_DATA} to a "
+           "folder holding a local copy.")
+    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise CacheError(f"Cannot store downloads in {folder}: {blocker} is a file, not a folder.", fix)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheError(f"Cannot create the download folder {folder}: {exc.strerror or exc}.", fix) from None
+
+
+def _stream(url: str, out, dest: Path, progress: bool) -> tuple[str, int, int | None]:
+    """Copy ``url`` into the open file ``out``: its sha256, the bytes received and the announced
+    Content-Length (``None`` when the server gave none)."""
+    from tqdm import tqdm
+
+    digest, received = hashlib.sha256(), 0
+    with _urlopen(url, timeout=60) as response:
+        total = response.headers.get("Content-Length") if getattr(response, "headers", None) else None
+        expected = int(total) if total and str(total).isdigit() else None
+        with tqdm(total=expected, unit="B", unit_scale=True, file=sys.stderr,
+                  desc=dest.name, disable=not progress, leave=False) as bar:
+            try:
+                while block := response.read(_CHUNK):
+                    out.write(block)
+                    digest.update(block)
+                    received += len(block)
+                    bar.update(len(block))
+            except http.client.IncompleteRead as exc:  # the server closed the connection early
+                received += len(exc.partial)
+                return digest.hexdigest(), received, max(expected or 0, received + (exc.expected or 1))
+    return digest.hexdigest(), received, expected
+
+
 def download_file(url: str, dest: str | os.PathLike, sha256: str, progress: bool = True) -> Path:
     """Download ``url`` to ``dest`` atomically, verifying its sha256.
+
+    A download that ends before the announced Content-Length is truncated (a dropped connection, not
+    a changed file); it is retried once. The file gets the usual permissions of a new file (0644
+    under umask 022), not the owner-only ones of a temporary file.
 
     Args:
         url: Source URL (``https://`` or ``file://``).
@@ -80,37 +137,46 @@ def download_file(url: str, dest: str | os.PathLike, sha256: str, progress: bool
         ``dest`` as a :class:`Path`.
 
     Raises:
-        DownloadError: The URL could not be read or the content has the wrong hash. No partial file
-            is left at ``dest`` or beside it.
+        CacheError: The folder of ``dest`` cannot be created or written.
+        DownloadError: The URL could not be read, the download was truncated twice, or the content
+            has the wrong hash (:class:`ChecksumError`). No partial file is left at ``dest`` or beside it.
     """
-    from tqdm import tqdm
-
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out, _urlopen(url, timeout=60) as response:
-            total = response.headers.get("Content-Length") if getattr(response, "headers", None) else None
-            with tqdm(total=int(total) if total else None, unit="B", unit_scale=True, file=sys.stderr,
-                      desc=dest.name, disable=not progress, leave=False) as bar:
-                while block := response.read(_CHUNK):
-                    out.write(block)
-                    digest.update(block)
-                    bar.update(len(block))
-        actual = digest.hexdigest()
-        if actual != sha256:
-            raise ChecksumError(f"Downloaded {url} has sha256 {actual}, expected {sha256}; it was discarded.",
-                                "Retry later; if it persists the public copy changed, please report it.")
-        os.replace(tmp_name, dest)
-    except DownloadError:
-        raise
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise DownloadError(f"Could not download {url}: {exc}.", "Check the network connection and retry.") from exc
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-    return dest
+    _writable_folder(dest.parent)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        except OSError as exc:
+            raise CacheError(f"Cannot write in the download folder {dest.parent}: {exc.strerror or exc}.",
+                             f"Point {ENV_CACHE} (or --data-dir) at a folder you can write to, or set "
+                             f"{ENV_DATA} to a folder holding a local copy.") from None
+        try:
+            with os.fdopen(fd, "wb") as out:
+                actual, received, expected = _stream(url, out, dest, progress)
+            if expected is not None and received < expected:
+                if attempt == 1:
+                    print(f"{dest.name}: download truncated ({received} of {expected} bytes); retrying once",
+                          file=sys.stderr, flush=True)
+                    continue
+                raise DownloadError(f"The download of {url} was truncated twice (got {received} of "
+                                    f"{expected} bytes); it was discarded.",
+                                    "The connection dropped; retry later or on a steadier network.")
+            if actual != sha256:
+                raise ChecksumError(f"Downloaded {url} has sha256 {actual}, expected {sha256}; it was discarded.",
+                                    "Retry later; if it persists the public copy changed, please report it.")
+            os.chmod(tmp_name, _file_mode())
+            os.replace(tmp_name, dest)
+            return dest
+        except DownloadError:
+            raise
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+            raise DownloadError(f"Could not download {url}: {exc}.",
+                                "Check the network connection and retry.") from exc
+        finally:
+            if os.path.exists(tmp_name):
+                os.remove(tmp_name)
 
 
 def _from_local_copy(name: str, root: Path) -> Path:
@@ -136,7 +202,7 @@ def _into_folder(name: str, root: Path, progress: bool, repair: bool) -> Path:
                                         f"a fresh copy of {file.url}.")
         try:
             download_file(file.url, path, file.sha256, progress=progress)
-        except ChecksumError:
+        except (ChecksumError, CacheError):
             raise
         except DownloadError as exc:
             raise DownloadError(

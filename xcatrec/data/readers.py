@@ -37,7 +37,7 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 def _first_lines(path: Path, n: int = 5) -> list[str]:
     lines: list[str] = []
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:  # -sig: a byte order mark (Excel) is dropped
             for line in fh:
                 if line.strip():
                     lines.append(line.rstrip("\r\n"))
@@ -46,7 +46,39 @@ def _first_lines(path: Path, n: int = 5) -> list[str]:
     except UnicodeDecodeError as exc:
         raise DataError(f"File {path} is not UTF-8 text ({exc.reason} at byte {exc.start}).",
                         "Save it as UTF-8 text with one interaction per line.") from None
+    except OSError as exc:
+        raise DataError(f"Interaction file {path} cannot be read: {exc.strerror or exc}.",
+                        "Check its permissions (it must be readable by you).") from None
     return lines
+
+
+def check_file(path: str | os.PathLike) -> Path:
+    """``path`` as a :class:`Path` if it is an existing, non-empty regular file that can be opened.
+
+    Cheap (no parsing), so callers can check every input file before reading any of them.
+
+    Raises:
+        DataError: Saying what the path really is: missing, a directory, not a regular file (a device
+            such as ``/dev/null``, or a pipe), empty, or unreadable.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"Interaction file {path} does not exist.", "Check the path (and the working folder).")
+    if path.is_dir():
+        raise DataError(f"Interaction file {path} is a directory, not a file.",
+                        "Give the path of the interaction file inside it.")
+    if not path.is_file():
+        raise DataError(f"Interaction file {path} is not a regular file (a device, pipe or socket).",
+                        f"Give a text file with one interaction per line; {_FORMAT}.")
+    if path.stat().st_size == 0:
+        raise DataError(f"Interaction file {path} is empty.", f"Give a file with one interaction per line; {_FORMAT}.")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise DataError(f"Interaction file {path} cannot be read: {exc.strerror or exc}.",
+                        "Check its permissions (it must be readable by you).") from None
+    return path
 
 
 def sniff_separator(line: str) -> str:
@@ -157,6 +189,38 @@ def _fail_at(path: Path, mask: np.ndarray, values: pd.Series, what: str, offset:
                         f"{int(mask.sum())} row(s) have this problem.", fix)
 
 
+#: Largest magnitude a rating may have: ratings are stored as float32, larger values would become inf.
+RATING_MAX = float(np.finfo(np.float32).max)
+#: Timestamps are stored as int64; float64 values at or beyond 2**63 do not fit.
+_INT64_LIMIT = float(2 ** 63)
+
+
+def _parse_timestamps(raw: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
+    """float64 timestamps (NaN where missing or not a number) and, when every value is a whole number
+    that fits int64, the exact int64 values. Integer literals beyond 2**53, whose digits float64 would
+    round (nanosecond timestamps), are read from their text."""
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    text = pd.Series(np.asarray(uniques, dtype=object), dtype=object).str.strip()
+    values = np.asarray(pd.to_numeric(text, errors="coerce"), dtype=np.float64)
+    exact_uniques = np.zeros(len(text), np.int64)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(values) & (np.abs(values) < _INT64_LIMIT) & (values == np.floor(values))
+        big = np.flatnonzero(np.isfinite(values) & (np.abs(values) >= 2.0 ** 53))
+    exact_uniques[whole] = values[whole].astype(np.int64)
+    if len(big):
+        parts = text.iloc[big].str.extract(r"^([+-]?)(\d{1,19})$").fillna("")
+        digits = parts[1].to_numpy(object)
+        limit = np.where(parts[0].to_numpy(object) == "-", "9223372036854775808", "9223372036854775807")
+        lengths = parts[1].str.len().to_numpy()
+        literal = (lengths > 0) & ((lengths < 19) | (digits <= limit))  # equal lengths compare as numbers
+        exact_uniques[big[literal]] = text.iloc[big[literal]].astype(np.int64).to_numpy()
+        whole[big[literal]] = True
+    if (codes < 0).any() or not whole.all():
+        return np.where(codes >= 0, values[np.maximum(codes, 0)] if len(values) else np.nan, np.nan), None
+    exact = exact_uniques[codes]
+    return exact.astype(np.float64), exact
+
+
 def read_interactions(path: str | os.PathLike, *, sep: str | None = None, header: bool | None = None,
                       strict: bool = True) -> pd.DataFrame:
     """Read an interaction file.
@@ -172,12 +236,12 @@ def read_interactions(path: str | os.PathLike, *, sep: str | None = None, header
         (int64 in strict mode, float64 with NaN otherwise), in file order.
 
     Raises:
-        DataError: Missing or empty file, wrong number of columns, or (strict) an empty, missing or
-            malformed id, or a missing, NaN or non-numeric rating or timestamp.
+        DataError: Missing, empty, unreadable or not a regular file, wrong number of columns, or
+            (strict) an empty, missing or malformed id, a missing, NaN, infinite or non-numeric rating
+            or timestamp, a rating beyond the float32 range, or a timestamp that is not a whole number
+            fitting int64 (in lenient mode those values become NaN). A UTF-8 byte order mark is skipped.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Interaction file {path} does not exist.", "Check the path (and the working folder).")
+    path = check_file(path)
     lines = _first_lines(path)
     if not lines:
         raise DataError(f"Interaction file {path} is empty.", f"Give a file with one interaction per line; {_FORMAT}.")
@@ -187,13 +251,16 @@ def read_interactions(path: str | os.PathLike, *, sep: str | None = None, header
         header = _looks_like_header(first, _split(lines[1], sep) if len(lines) > 1 else None)
     try:
         frame = pd.read_csv(path, sep=sep, header=None, skiprows=1 if header else 0, dtype=object,
-                            keep_default_na=False, na_values=[""], skip_blank_lines=True, encoding="utf-8")
+                            keep_default_na=False, na_values=[""], skip_blank_lines=True, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise DataError(f"Interaction file {path} has a header line but no data.",
                         "Add interaction rows below the header.") from None
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"Interaction file {path} could not be parsed: {str(exc).strip()}",
                         f"Make every line have the same number of fields; {_FORMAT}.") from None
+    except OSError as exc:
+        raise DataError(f"Interaction file {path} cannot be read: {exc.strerror or exc}.",
+                        "Check its permissions (it must be readable by you).") from None
     names = _column_names(path, first if header else None, frame.shape[1])
     frame.columns = range(frame.shape[1])
     frame = frame[[i for i, n in enumerate(names) if n is not None]]
@@ -214,14 +281,33 @@ def read_interactions(path: str | os.PathLike, *, sep: str | None = None, header
     for col in ("rating", "timestamp"):
         if col in frame.columns:
             raw = frame[col]
-            values = _parse_numbers(raw)
+            exact = None
+            if col == "timestamp":
+                values, exact = _parse_timestamps(raw)
+            else:
+                values = _parse_numbers(raw)
             bad = ~np.isfinite(values)
+            with np.errstate(invalid="ignore"):
+                if col == "rating":  # stored as float32: larger magnitudes would turn into inf
+                    unfit = ~bad & (np.abs(values) > RATING_MAX)
+                    unfit_what = "rating is too large (beyond the float32 range, about 3.4e38)"
+                    unfit_fix = "Give ratings on their usual scale (e.g. 1-5)."
+                elif exact is not None:
+                    unfit = np.zeros(len(values), bool)
+                else:
+                    unfit = ~bad & ((np.abs(values) >= _INT64_LIMIT) | (values != np.floor(values)))
+                    unfit_what = "timestamp is not a whole number that fits a 64-bit integer"
+                    unfit_fix = "Give timestamps as whole numbers, e.g. Unix seconds (round fractional seconds)."
             if strict:
                 _fail_at(path, bad & raw.isna().to_numpy(), raw, f"missing {col}", offset,
                          f"Give every row a {col}, or drop the {col} column.")
-                _fail_at(path, bad, raw, f"{col} is NaN or not a number", offset,
+                _fail_at(path, np.isnan(values), raw, f"{col} is NaN or not a number", offset,
                          f"Make every {col} a finite number.")
-                if col == "timestamp":
-                    values = values.astype(np.int64)
+                _fail_at(path, bad, raw, f"{col} is infinite", offset, f"Make every {col} a finite number.")
+                if unfit.any():
+                    _fail_at(path, unfit, raw, unfit_what, offset, unfit_fix)
+                values = exact if exact is not None else (values.astype(np.int64) if col == "timestamp" else values)
+            else:
+                values = np.where(unfit, np.nan, values)
             frame[col] = values
     return frame.reset_index(drop=True)

@@ -139,19 +139,37 @@ class Recommender(ABC):
         return np.take_along_axis(self._score_users(users), items, axis=1)
 
     def recommend(self, users, k: int = 10, exclude_seen: bool = True) -> np.ndarray:
-        """Top-``k`` target item indices per user, best first, shape ``(len(users), k)``."""
+        """Top-``k`` target item indices per user, best first.
+
+        Returns:
+            An int64 array of shape ``(len(users), k)`` in the common case. When fewer than ``k``
+            items are left to recommend (the target has fewer items, or ``exclude_seen`` removes so
+            many that fewer than ``k`` remain), there are fewer columns: as many as the user with the
+            most items left has, and the rows of users with fewer end in ``-1`` (no item). Drop the
+            padding with ``row[row >= 0]``; never index scores with it (``-1`` would pick the last item).
+        """
         users = self._check_ids(users, self.sizes.n_users, "user")
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}.", "Pass --k 10, for example.")
         k = min(k, self.sizes.n_target_items)
         scores = self._score_users(users).astype(np.float32, copy=True)
+        seen = np.zeros(scores.shape, bool)
         if exclude_seen and self._seen is not None:
             sub = self._seen[users]
             rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
-            scores[rows, sub.indices] = -np.inf
+            seen[rows, sub.indices] = True
+            scores[seen] = -np.inf
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-        return np.take_along_axis(top, order, axis=1)
+        top = np.take_along_axis(top, order, axis=1)
+        taken = np.take_along_axis(seen, top, axis=1)
+        if not taken.any():
+            return top
+        # fewer than k unseen items for some users: move the seen ones to the end, mark them -1
+        last = np.argsort(taken, axis=1, kind="stable")
+        top, taken = np.take_along_axis(top, last, axis=1), np.take_along_axis(taken, last, axis=1)
+        top[taken] = -1
+        return top[:, :int((~taken).sum(axis=1).max(initial=0))]
 
     @staticmethod
     def _check_ids(ids, n: int, kind: str) -> np.ndarray:

@@ -96,7 +96,7 @@ class CMF(RatingFactorModel):
                            validate=valid_metric(self, dataset, cfg, copy), verbose=verbose,
                            log_prefix=f"{self.name} ", epochs=cfg.epochs, patience=cfg.patience,
                            eval_every=cfg.eval_every, metric=metric_name(cfg.loss),
-                           checkpoint=cfg.checkpoint_dir or None)
+                           checkpoint=cfg.checkpoint_dir or None, checkpoint_seed=cfg.seed)
         copy()
         return report
 

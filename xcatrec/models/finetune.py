@@ -172,7 +172,7 @@ class Finetune(FactorModel):
         src = self._build(self.sizes.n_source_items, cfg.seed)
         r_src = fit_keras(src, batches=self._batches(dataset, "source", cfg.seed), epochs=cfg.source_epochs,
                           verbose=verbose, log_prefix=f"{self.name}/source-pretrain ",
-                          checkpoint=cfg.checkpoint_dir or None)
+                          checkpoint=cfg.checkpoint_dir or None, checkpoint_seed=cfg.seed)
         source_state = src.arrays()
         self.transferred = {n: source_state[n].copy() for n in self.moves}
         # phase 2: same structure for the target items, copy the bottom layers, fine-tune

@@ -233,7 +233,7 @@ def fit_domain_mf(owner: "RatingFactorModel", dataset: CrossDomainDataset, domai
     report = fit_keras(net, batches=row_batches(arrays, cfg.batch_size, cfg.seed, negatives),
                        validate=check, verbose=verbose, log_prefix=prefix, epochs=epochs,
                        patience=cfg.patience, eval_every=cfg.eval_every, metric=metric_name(cfg.loss),
-                       checkpoint=cfg.checkpoint_dir or None)
+                       checkpoint=cfg.checkpoint_dir or None, checkpoint_seed=cfg.seed)
     return export_factors(net, mean=mean), report
 
 

@@ -34,7 +34,8 @@ class TrainConfig(ModelConfig):
         valid_users: At most this many validation users (a fixed random subset) are scored per
             validation, to keep validation cheap; 0 means all of them.
         checkpoint_dir: If not empty, the best weights of each training phase are written there
-            while training (see :func:`xcatrec.training.trainer.fit_keras`).
+            while training, one file per method, phase and seed (see
+            :func:`xcatrec.training.trainer.checkpoint_path`).
     """
 
     epochs: int = 20
@@ -61,4 +62,4 @@ class TrainConfig(ModelConfig):
     def loop_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`fit_keras` that this config sets."""
         return {"epochs": self.epochs, "patience": self.patience, "eval_every": self.eval_every,
-                "checkpoint": self.checkpoint_dir or None}
+                "checkpoint": self.checkpoint_dir or None, "checkpoint_seed": self.seed}

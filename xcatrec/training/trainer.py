@@ -26,12 +26,13 @@ import os
 import re
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from xcatrec.errors import ConfigError
+from xcatrec.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -151,7 +152,7 @@ def fit_keras(model: "keras.Model", *, batches: Callable[[int], "tf.data.Dataset
               validate: Callable[[], float] | None = None, patience: int = 0, eval_every: int = 1,
               strategy: "tf.distribute.Strategy | None" = None, verbose: bool = False,
               log_prefix: str = "", metric: str = "valid_ndcg@10",
-              checkpoint: str | Path | None = None) -> "FitReport":
+              checkpoint: str | Path | None = None, checkpoint_seed: int | None = None) -> "FitReport":
     """Train a compiled Keras model epoch by epoch with early stopping on a validation metric.
 
     Args:
@@ -168,7 +169,10 @@ def fit_keras(model: "keras.Model", *, batches: Callable[[int], "tf.data.Dataset
         metric: Name of the validation metric in the report's history.
         checkpoint: A folder; when given, the weights kept so far (the best validated ones, or the
             last epoch's without validation) are written after every epoch that changes them, to
-            ``<folder>/<log_prefix>.best.npz`` (atomically). Restore them with :func:`load_checkpoint`.
+            ``<folder>/<log_prefix>.seed-<checkpoint_seed>.best.npz`` (atomically; see
+            :func:`checkpoint_path`). Restore them with :func:`load_checkpoint`.
+        checkpoint_seed: The run's seed, put in the checkpoint's file name so that runs with other
+            seeds sharing the folder do not overwrite it (``log_prefix`` names the method and phase).
 
     Returns:
         A :class:`FitReport`: epochs run, total seconds (training + validation), mean training seconds
@@ -206,12 +210,12 @@ def fit_keras(model: "keras.Model", *, batches: Callable[[int], "tf.data.Dataset
                 best_weights = model.get_weights()
                 line += "  *"
                 if checkpoint is not None:
-                    _save_checkpoint(checkpoint_path(checkpoint, log_prefix), best_weights)
+                    _save_checkpoint(checkpoint_path(checkpoint, log_prefix, checkpoint_seed), best_weights)
             else:
                 waited += 1
                 stop = patience > 0 and waited >= patience
         elif validate is None and checkpoint is not None:
-            _save_checkpoint(checkpoint_path(checkpoint, log_prefix), model.get_weights())
+            _save_checkpoint(checkpoint_path(checkpoint, log_prefix, checkpoint_seed), model.get_weights())
         if verbose:
             print(line, file=sys.stderr, flush=True)
         if stop:
@@ -225,10 +229,12 @@ def fit_keras(model: "keras.Model", *, batches: Callable[[int], "tf.data.Dataset
                      best_epoch=best_epoch, history=history)
 
 
-def checkpoint_path(folder: str | Path, log_prefix: str = "") -> Path:
-    """Where :func:`fit_keras` writes the checkpoint of a phase named by ``log_prefix``."""
+def checkpoint_path(folder: str | Path, log_prefix: str = "", seed: int | None = None) -> Path:
+    """Where :func:`fit_keras` writes the checkpoint of a phase named by ``log_prefix`` (which names
+    the method and phase, e.g. ``"finetune/source-pretrain "``) for the run with ``seed``:
+    ``<folder>/finetune-source-pretrain.seed-3.best.npz`` (no seed part when ``seed`` is ``None``)."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", log_prefix.strip()).strip("-") or "model"
-    return Path(folder) / f"{name}.best.npz"
+    return Path(folder) / (f"{name}.best.npz" if seed is None else f"{name}.seed-{seed}.best.npz")
 
 
 def _save_checkpoint(path: Path, weights: list[np.ndarray]) -> None:
@@ -240,13 +246,31 @@ def _save_checkpoint(path: Path, weights: list[np.ndarray]) -> None:
 
 
 def load_checkpoint(model: "keras.Model", path: str | Path) -> None:
-    """Set a built Keras model's weights from a checkpoint written by :func:`fit_keras`."""
+    """Set a built Keras model's weights from a checkpoint written by :func:`fit_keras`.
+
+    Raises:
+        ConfigError: The file does not exist, or its arrays do not fit the model.
+        DataError: The file is corrupt (e.g. truncated) or not a checkpoint written by :func:`fit_keras`.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"Checkpoint {str(path)!r} does not exist.",
                           "Train with a checkpoint folder first (config field checkpoint_dir).")
-    with np.load(path) as saved:
-        weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    fix = "Delete it and train again with checkpoint_dir set (it is rewritten while training)."
+    try:
+        saved = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"Checkpoint {path} is corrupt or not a checkpoint written by xcatrec "
+                        f"({type(exc).__name__}: {exc}).", fix) from None
+    if not isinstance(saved, np.lib.npyio.NpzFile):
+        raise DataError(f"Checkpoint {path} is a single array, not a checkpoint written by xcatrec "
+                        "(an .npz archive of arrays arr_0, arr_1, ...).", fix)
+    with saved:
+        try:
+            weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise DataError(f"Checkpoint {path} is corrupt or not a checkpoint written by xcatrec "
+                            f"({type(exc).__name__}: {exc}).", fix) from None
     expected = [tuple(w.shape) for w in model.get_weights()]
     if [w.shape for w in weights] != expected:
         raise ConfigError(f"Checkpoint {path} does not fit this model (shapes {[w.shape for w in weights]} "
