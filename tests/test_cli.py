@@ -52,7 +52,10 @@ def test_evaluate_synthetic_writes_labelled_records(capsys, tmp_path):
     records = json.loads(out_file.read_text())
     keys = {"dataset", "source", "target", "split", "protocol", "method", "seed", "metric", "k", "value"}
     assert all(keys <= set(r) for r in records)
-    quality = [r for r in records if r["protocol"] != "cost"]
+    quality = [r for r in records if r["protocol"] != "cost" and r.get("kind") != "per-user"]
+    per_user = [r for r in records if r.get("kind") == "per-user"]
+    assert sorted(r["seed"] for r in per_user) == [0, 1]  # one per seed, for the paired bootstrap
+    assert {r["refit"] for r in quality} == {True} and {r["leaks"] for r in quality} == {"removed"}
     assert {r["seed"] for r in quality} == {0, 1}
     assert {r["protocol"] for r in quality} == {"full", "sampled-99"}
     assert {(r["source"], r["target"]) for r in quality} == {("source", "target")}

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from xcatrec.errors import ConfigError, XcatrecError
 
 SPLITS = ("published", "loo", "random", "temporal", "cold-start")
-PROTOCOLS = ("full", "sampled-99", "sampled-999", "ratings")
+PROTOCOLS = ("full", "sampled-99", "sampled-999", "ratings", "disencdr-replica")
 
 
 #: ``--option seed=...`` is refused: the seed of a run is the command's own (--seeds / --seed).
@@ -97,7 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(ev)
     _add_method_args(ev)
     ev.add_argument("--protocol", action="append", choices=PROTOCOLS,
-                    help="full ranking (default), sampled with 99/999 negatives, or ratings (MAE/RMSE); repeatable")
+                    help="full ranking (default), sampled with 99/999 negatives, ratings (MAE/RMSE), or "
+                         "disencdr-replica (the published protocol replicated: selection on test, 999 "
+                         "negatives with replacement; optimistic, never a result); repeatable")
+    ev.add_argument("--tune", type=int, metavar="N",
+                    help="search the method's hyper-parameters with N trials on the validation split (never "
+                         "test), on the first seed, and reuse the choice for the other seeds")
+    ev.add_argument("--no-refit", action="store_true",
+                    help="test the model fitted on train alone (default: refit on train + validation with "
+                         "the chosen settings, and rank with each user's full known history)")
     ev.add_argument("--k", type=int, action="append", help="cut-off for top-K metrics (default 10; repeatable)")
     ev.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
     ev.add_argument("--out", help="write the result records as JSON to this file")
@@ -115,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out-dir", default="results", help="where results CSV/JSON/Markdown go")
     bench.add_argument("--resume", action="store_true",
                        help="keep the runs already in OUT_DIR/records.json and run only the missing ones")
+    bench.add_argument("--overwrite", action="store_true",
+                       help="replace the results already in OUT_DIR (kept until the first new run is saved)")
     bench.add_argument("--scenario", action="append", metavar="NAME",
                        help="run only this scenario (repeatable; default: all)")
     bench.add_argument("--quiet", action="store_true")
@@ -209,8 +219,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     protocols = tuple(dict.fromkeys(args.protocol or ["full"]))
     spec = RunSpec(args.method, args.method_options, protocols, tuple(sorted(set(args.k or [10]))))
-    records = run_seeds(_loader(args), [spec], range(args.seeds), verbose=not args.quiet)
-    quality = [r for r in records if r["protocol"] != "cost"]
+    from xcatrec.experiment import quality_records
+    from xcatrec.tuning import check_trials
+
+    tune = None if args.tune is None else check_trials(args.tune)
+    records = run_seeds(_loader(args), [spec], range(args.seeds), verbose=not args.quiet, tune=tune,
+                        refit=not args.no_refit)
+    quality = quality_records(records)
     print(to_markdown(summarize(quality)))
     if args.out:
         _write_json(args.out, records)
@@ -248,7 +263,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from xcatrec.bench import run_bench
 
     run_bench(args.config, out_dir=args.out_dir, verbose=not args.quiet, resume=args.resume,
-              scenarios=args.scenario)
+              overwrite=args.overwrite, scenarios=args.scenario)
     return 0
 
 

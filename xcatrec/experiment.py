@@ -8,6 +8,7 @@ reader needs to know where a number came from.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import tracemalloc
@@ -18,6 +19,12 @@ from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError
 
 RATING_PROTOCOL = "ratings"
+#: The optimistic replica of the published protocol on the DisenCDR splits (see :func:`run_one`).
+REPLICA_PROTOCOL = "disencdr-replica"
+#: Validation users a search scores when the caller does not say (as the benchmark's default).
+VALID_USERS = 3000
+#: How a search is shared across seeds (see :func:`run_seeds`).
+TUNE_SCOPES = ("first-seed", "per-seed")
 #: Protocol labels of the records a run gets on the target validation split (see ``validate_users``).
 VALID_PROTOCOL, VALID_RATING_PROTOCOL = "valid", "valid-ratings"
 
@@ -47,55 +54,153 @@ def log(message: str, *, verbose: bool = True) -> None:
 
 def run_one(dataset: CrossDomainDataset, spec: RunSpec, seed: int, *, verbose: bool = False,
             labels: dict[str, Any] | None = None, measure_memory: bool = False,
-            validate_users: int | None = None):
-    """Train ``spec.method`` with ``seed`` on ``dataset`` and evaluate it.
+            validate_users: int | None = None, tune: int | None = None, chosen: dict[str, Any] | None = None,
+            refit: bool = True, per_user: bool = True):
+    """Select ``spec.method`` on validation, refit it on train + validation, and evaluate it on test.
+
+    The sound protocol, in order:
+
+    1. *Selection* on the target validation split (never test): with ``tune`` the method's declared
+       search space gets that many trials (:func:`xcatrec.tuning.tune`); ``chosen`` instead reuses
+       options an earlier search chose (e.g. on seed 0); otherwise the options as given. Trained
+       methods also choose their number of epochs there (early stopping).
+    2. *Refit* (``refit=True``, the default): a fresh model with those choices fixed
+       (:meth:`~xcatrec.models.base.Recommender.refit_options`) is trained on train + validation
+       (:func:`xcatrec.data.merge_valid`), so test is ranked with each user's full known history.
+    3. *Test*: every protocol of ``spec``. The ``"disencdr-replica"`` protocol is the exception: it
+       replicates the published protocol on these splits by fitting once more with the test rows as
+       the validation split (model selection and early stopping *on test*) and sampling 999 negatives
+       with replacement; its records say ``optimistic: true``. It is never a result.
 
     Args:
-        validate_users: When not ``None``, also evaluate the trained model on the target validation
-            split, on the fixed subset of at most this many users that model selection scores (0 =
-            all; see :func:`xcatrec.training.trainer.validation_users`): full ranking under the
-            protocol label ``"valid"`` (``"valid-ratings"``, MAE and RMSE, when the spec evaluates
-            ratings). The benchmark compares these with the target-only run of the same seed to flag
-            negative transfer without looking at test.
+        validate_users: When not ``None``, also evaluate the selected model (before the refit) on the
+            target validation split, on the fixed subset of at most this many users that model
+            selection scores (0 = all; see :func:`xcatrec.training.trainer.validation_users`): full
+            ranking under the protocol label ``"valid"`` (``"valid-ratings"``, MAE and RMSE, when the
+            spec evaluates ratings). The benchmark compares these with the target-only run of the same
+            seed to flag negative transfer without looking at test.
+        tune: Trials of the hyper-parameter search (``None``: no search).
+        chosen: Options chosen by an earlier search, applied without searching again.
+        refit: Refit on train + validation before testing (``False`` tests the model fitted on train).
+        per_user: Add one ``kind: "per-user"`` record of NDCG@10 per user of the full protocol, for
+            paired bootstrap comparisons (see :mod:`xcatrec.evaluation.bootstrap`).
 
     Returns:
         ``(records, model)``: tidy metric records (see :func:`xcatrec.evaluation.records`) with the
-        extra metrics ``fit_seconds``, ``seconds_per_epoch`` (and ``peak_mb`` when measured), and the
-        trained model.
+        extra metrics ``fit_seconds`` (selection fit, or the whole search), ``refit_seconds``,
+        ``seconds_per_epoch`` (and ``peak_mb`` when measured), and the tested model. Every record
+        carries ``refit``, ``tuned`` (trials searched, 0 when none, ``"reused"`` with ``chosen``),
+        ``options`` (the chosen config fields, JSON) and ``leaks`` (how cross-listed twins were handled).
     """
+    from xcatrec.data import merge_valid
     from xcatrec.evaluation import evaluate, evaluate_ratings, records
     from xcatrec.models import make_model
 
-    model = make_model(spec.method, dataset.sizes, seed=seed, **spec.options)
-    base = dict(dataset=dataset.name, source=dataset.source.name, target=dataset.target.name,
-                split=dataset.split, method=spec.method, seed=seed, **(labels or {}))
+    if tune is not None and chosen is not None:
+        raise ConfigError("Pass either tune (search now) or chosen (reuse a search), not both.",
+                          "Search on one seed and pass its choice as chosen for the others.")
+    has_valid = len(dataset.target.valid) > 0
+    ratings = RATING_PROTOCOL in spec.protocols
+    options = {**spec.options, **(chosen or {})}
     log(f"[{spec.method} seed={seed}] training on {dataset.name} "
         f"({dataset.source.name} -> {dataset.target.name}, split {dataset.split})", verbose=verbose)
     if measure_memory:
         tracemalloc.start()
     start = time.perf_counter()
-    report = model.fit(dataset, verbose=verbose)
+    search = None
+    if tune is not None:
+        from xcatrec.tuning import tune as run_search
+
+        search, model = run_search(spec.method, dataset, trials=tune, options=options, seed=seed,
+                                   valid_users=VALID_USERS if validate_users is None else validate_users,
+                                   ratings=ratings, verbose=verbose)
+        options = search.options
+    else:
+        model = make_model(spec.method, dataset.sizes, seed=seed, **options)
+        model.fit(dataset, verbose=verbose)
+    report = model.report
     fit_seconds = time.perf_counter() - start
+    base = dict(dataset=dataset.name, source=dataset.source.name, target=dataset.target.name,
+                split=dataset.split, method=spec.method, seed=seed, **(labels or {}),
+                refit=bool(refit and has_valid), tuned="reused" if chosen is not None else (tune or 0),
+                options=json.dumps(options, sort_keys=True, default=str),
+                leaks=dataset.info.get("leaks", "kept"))
+    out: list[dict] = []
+    if validate_users is not None and has_valid:
+        out += _validation_records(model, dataset, spec, seed, validate_users, base, verbose=verbose)
+    test_ds, refit_seconds = dataset, 0.0
+    if refit and has_valid:
+        frozen = model.refit_options()
+        test_ds = merge_valid(dataset)
+        tic = time.perf_counter()
+        model = make_model(spec.method, dataset.sizes, seed=seed, **{**options, **frozen})
+        model.fit(test_ds, verbose=verbose)
+        refit_seconds = time.perf_counter() - tic
+        log(f"[{spec.method} seed={seed}] refit on train + valid with "
+            + (", ".join(f"{k}={v}" for k, v in frozen.items()) or "the same settings")
+            + f" ({refit_seconds:.1f} s)", verbose=verbose)
     peak_mb = None
     if measure_memory:
         peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
-    out: list[dict] = []
     for protocol in spec.protocols:
         start = time.perf_counter()
         if protocol == RATING_PROTOCOL:
-            metrics = evaluate_ratings(model, dataset)
+            metrics = evaluate_ratings(model, test_ds)
+        elif protocol == REPLICA_PROTOCOL:
+            metrics = _replica(spec.method, dataset, options, seed, spec.ks, verbose=verbose)
+        elif protocol == "full" and per_user:
+            metrics, frame = evaluate(model, test_ds, protocol=protocol, ks=spec.ks, seed=seed, per_user=True)
+            if "ndcg@10" in frame.columns:
+                out.append(_per_user_record(frame, base, protocol))
         else:
-            metrics = evaluate(model, dataset, protocol=protocol, ks=spec.ks, seed=seed)
+            metrics = evaluate(model, test_ds, protocol=protocol, ks=spec.ks, seed=seed)
         _log_metrics(spec, seed, protocol, metrics, start, verbose=verbose)
-        out += records(metrics, protocol=protocol, **base)
-    if validate_users is not None and len(dataset.target.valid):
-        out += _validation_records(model, dataset, spec, seed, validate_users, base, verbose=verbose)
-    cost = {"fit_seconds": fit_seconds, "seconds_per_epoch": report.seconds_per_epoch}
+        extra = {"optimistic": True} if protocol == REPLICA_PROTOCOL else {}
+        out += records(metrics, protocol=protocol, **base, **extra)
+    final_report = model.report or report
+    cost = {"fit_seconds": fit_seconds, "refit_seconds": refit_seconds,
+            "seconds_per_epoch": final_report.seconds_per_epoch if final_report else 0.0}
+    if search is not None:
+        cost.update(tune_trials=search.n_trials, tune_seconds=search.seconds)
     if peak_mb is not None:
         cost["peak_mb"] = peak_mb
     out += records(cost, protocol="cost", **base)
+    if search is not None:
+        out.append({**base, "protocol": "tuning", "metric": search.metric, "k": None, "value": search.value,
+                    "trials": search.trials})
     return out, model
+
+
+def _per_user_record(frame, base: dict[str, Any], protocol: str, metric: str = "ndcg@10") -> dict:
+    """The compact per-user record of one metric (see :func:`xcatrec.evaluation.bootstrap.per_user_records`)."""
+    from xcatrec.evaluation.bootstrap import per_user_records
+
+    record = per_user_records(frame, metric, **base, protocol=protocol)[0]
+    record["value"] = float(frame[metric].mean())  # the mean, so every record has a value
+    return record
+
+
+def _replica(method: str, dataset: CrossDomainDataset, options: dict[str, Any], seed: int, ks, *,
+             verbose: bool) -> dict[str, float]:
+    """The published protocol, replicated: selection and early stopping on test, 999 negatives with replacement.
+
+    The model is fitted on train + validation with the *test* rows as its validation split, so
+    every choice it makes on validation (epochs, cross-itemknn's source weight) is made on test, as
+    picking the best of several test evaluations does. Optimistic by construction.
+    """
+    from dataclasses import replace as dc_replace
+
+    from xcatrec.data.splits import rebuild
+    from xcatrec.evaluation import evaluate
+    from xcatrec.models import make_model
+
+    target = dataset.target
+    peeking = rebuild(dataset, target=dc_replace(target, train=target.known, valid=target.test),
+                      replica=REPLICA_PROTOCOL)
+    model = make_model(method, dataset.sizes, seed=seed, **options)
+    model.fit(peeking, verbose=verbose)
+    return evaluate(model, dataset, protocol=REPLICA_PROTOCOL, ks=ks, seed=seed)
 
 
 def _validation_records(model, dataset: CrossDomainDataset, spec: RunSpec, seed: int, max_users: int,
@@ -122,21 +227,41 @@ def _log_metrics(spec: RunSpec, seed: int, label: str, metrics: dict[str, float]
         + f" ({time.perf_counter() - start:.1f} s)", verbose=verbose)
 
 
+#: Record kinds that are not test metrics (costs, search traces, validation scores).
+NOT_TEST = ("cost", "tuning", VALID_PROTOCOL, VALID_RATING_PROTOCOL)
+
+
+def quality_records(records: Iterable[dict]) -> list[dict]:
+    """The test-metric records of a run (no costs, searches, validation scores or per-user records)."""
+    return [r for r in records if r.get("protocol") not in NOT_TEST and r.get("kind") != "per-user"]
+
+
 def run_seeds(load: Callable[[int], CrossDomainDataset], specs: Iterable[RunSpec], seeds: Iterable[int], *,
               verbose: bool = False, labels: dict[str, Any] | None = None, measure_memory: bool = False,
               skip: Callable[[RunSpec, int], bool] | None = None,
               on_records: Callable[[list[dict]], None] | None = None,
-              validate_users: int | None = None) -> list[dict]:
+              validate_users: int | None = None, tune: int | None = None, tune_scope: str = "first-seed",
+              choices: dict[str, dict[str, Any]] | None = None, refit: bool = True) -> list[dict]:
     """Every spec on every seed; ``load(seed)`` returns the data set split for that seed.
 
     Args:
         validate_users: passed to :func:`run_one` (``None``: no validation records).
         skip: ``skip(spec, seed)`` true leaves that run out (used to resume a benchmark).
         on_records: called with the records of each finished run, so a caller can save them at once.
+        tune: Trials of the hyper-parameter search per method (``None``: the options as given).
+        tune_scope: ``"first-seed"`` searches once per method, on the first seed's validation split,
+            and reuses the choice for the other seeds (each still early-stops on its own validation
+            split and is refit); ``"per-seed"`` searches on every seed.
+        choices: Choices of earlier searches by method (a resumed benchmark passes them back);
+            filled in place as searches finish.
+        refit: passed to :func:`run_one`.
     """
+    if tune_scope not in TUNE_SCOPES:
+        raise ConfigError(f"Unknown tune_scope {tune_scope!r}.", f"Use one of {list(TUNE_SCOPES)}.")
     specs, seeds = list(specs), list(seeds)
     if not seeds:
         raise ConfigError("No seeds to run.", "Pass --seeds 3 (or a list of seeds).")
+    choices = {} if choices is None else choices
     out: list[dict] = []
     for seed in seeds:
         todo = [spec for spec in specs if skip is None or not skip(spec, seed)]
@@ -144,8 +269,13 @@ def run_seeds(load: Callable[[int], CrossDomainDataset], specs: Iterable[RunSpec
             continue
         dataset = load(seed)
         for spec in todo:
-            records = run_one(dataset, spec, seed, verbose=verbose, labels=labels,
-                              measure_memory=measure_memory, validate_users=validate_users)[0]
+            reuse = choices.get(spec.method) if tune is not None and tune_scope == "first-seed" else None
+            records = run_one(dataset, spec, seed, verbose=verbose, labels={**(labels or {}), "tune_scope":
+                                                                            tune_scope if tune else None},
+                              measure_memory=measure_memory, validate_users=validate_users,
+                              tune=None if reuse is not None else tune, chosen=reuse, refit=refit)[0]
+            if tune is not None and reuse is None:
+                choices[spec.method] = json.loads(records[0]["options"])
             out += records
             if on_records is not None:
                 on_records(records)

@@ -6,7 +6,7 @@ gets a validation split: the source domain is knowledge to transfer, not somethi
 its training data stays whole and its ``valid`` stays empty. Pass ``domains=("source", "target")`` for
 methods that early-stop a source pre-training phase.
 
-:func:`user_kfold` is user-level k-fold cross-validation on the target training data.
+:func:`merge_valid` undoes the carving for the refit on train + valid. :func:`user_kfold` is user-level k-fold cross-validation on the target training data.
 """
 
 from __future__ import annotations
@@ -43,6 +43,20 @@ def carve_validation(ds: CrossDomainDataset, *, seed: int = 0,
         new[role] = replace(dom, train=known.subset(~valid), valid=known.subset(valid))
     return rebuild(ds, source=new.get("source"), target=new.get("target"), valid="loo", valid_seed=seed,
                    valid_domains=list(domains))
+
+
+def merge_valid(ds: CrossDomainDataset) -> CrossDomainDataset:
+    """Validation rows moved back into train (both domains), for the refit after model selection.
+
+    Once hyper-parameters and epochs are chosen on ``valid``, the model that is tested is refit on
+    train + valid with those choices fixed, and ranks test items with the user's full known history;
+    test is unchanged. ``info["refit"]`` records it.
+    """
+    new = {}
+    for role in BOTH:
+        dom = ds.domain(role)
+        new[role] = replace(dom, train=dom.known, valid=dom.valid.subset(np.zeros(len(dom.valid), bool)))
+    return rebuild(ds, source=new["source"], target=new["target"], refit=True)
 
 
 def user_kfold(ds: CrossDomainDataset, *, k: int = 5, seed: int = 0

@@ -31,7 +31,7 @@ __all__ = ["BootstrapResult", "paired_bootstrap", "verdict", "describe", "compar
 #: The four verdict phrases, as they read between two method names.
 VERDICTS = ("beats", "is level with", "falls below", "cannot be told apart from")
 _CHUNK_CELLS = 2_500_000  # user indices drawn at a time (about 200 replicates of 12,500 users; 20 MB)
-_RECORD_KEYS = ("metric", "k", "kind", "n_users", "users", "nonzero")
+_RECORD_KEYS = ("metric", "k", "kind", "n_users", "users", "nonzero", "value")
 
 
 @dataclass(frozen=True)
@@ -360,7 +360,7 @@ def per_user_frame(records: Sequence[Mapping]) -> pd.DataFrame:
     for rec in records:
         if not isinstance(rec, Mapping) or rec.get("kind") != "per-user":
             continue
-        missing = [k for k in _RECORD_KEYS if k not in rec]
+        missing = [k for k in _RECORD_KEYS if k not in rec and k != "value"]
         if missing:
             raise DataError(f"A per-user record lacks {missing}.", "Build records with per_user_records(...).")
         users = np.asarray(rec["users"], dtype=np.int64)

@@ -65,6 +65,23 @@ class ModelConfig:
         return type(self)(**{**asdict(self), **changes})
 
 
+def validated_best_epoch(history: dict[str, list[float]], phase: str = "") -> int:
+    """The epoch with the best validation value of ``phase`` in a fit report's history (first on ties).
+
+    Reads the ``valid_epoch`` list and the one metric list beside it (keys prefixed ``"phase/"`` in
+    a multi-phase report, see :func:`xcatrec.training.trainer.combine_reports`); 0 when the phase
+    was not validated.
+    """
+    prefix = f"{phase}/" if phase else ""
+    epochs = history.get(f"{prefix}valid_epoch") or []
+    plain = {"loss", "seconds", "cpu_seconds", "valid_epoch"}
+    metrics = [k for k in history if k.startswith(prefix) and "/" not in k[len(prefix):]
+               and k[len(prefix):] not in plain]
+    if not epochs or len(metrics) != 1 or len(history[metrics[0]]) != len(epochs):
+        return 0
+    return int(epochs[int(np.argmax(history[metrics[0]]))])
+
+
 class Recommender(ABC):
     """Base class of all methods.
 
@@ -81,6 +98,11 @@ class Recommender(ABC):
     name: ClassVar[str] = "base"
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
     phases: ClassVar[tuple[Phase, ...]] = (Phase("target", "target"),)
+    #: Hyper-parameters model selection may tune: config field -> :mod:`xcatrec.models.search` kind.
+    search_space: ClassVar[dict[str, Any]] = {}
+    #: Epoch counts a refit freezes: config field -> (training phase whose validated best epoch it
+    #: takes, ``""`` for a single-phase fit; the patience field set to 0 so the refit runs them all).
+    refit_epochs: ClassVar[dict[str, tuple[str, str]]] = {}
 
     def __init__(self, sizes: DatasetSizes, config: ModelConfig | None = None) -> None:
         config = config if config is not None else self.config_class()
@@ -108,6 +130,27 @@ class Recommender(ABC):
     @abstractmethod
     def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport | None:
         """Method-specific training."""
+
+    def refit_options(self) -> dict[str, Any]:
+        """Config changes that freeze what :meth:`fit` chose on the validation split.
+
+        The sound protocol selects on validation, then refits on train + validation with the choices
+        fixed (there is no validation left to choose on): the epochs of each validated phase
+        (:attr:`refit_epochs`) and whatever else a method picks itself (e.g. cross-itemknn's source
+        weight). Methods that choose nothing return ``{}``.
+
+        Raises:
+            ConfigError: The model has not been trained.
+        """
+        if self.report is None:
+            raise ConfigError(f"{type(self).__name__} has not been trained, so nothing was chosen yet.",
+                              "Call fit(dataset) first.")
+        out: dict[str, Any] = {}
+        for field_name, (phase, patience) in self.refit_epochs.items():
+            best = validated_best_epoch(self.report.history, phase)
+            if best:
+                out[field_name], out[patience] = best, 0
+        return out
 
     # ---------------------------------------------------------------- scoring
     def score(self, users, items=None) -> np.ndarray:

@@ -25,6 +25,7 @@ from keras import ops
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError
 from xcatrec.models.base import FitReport, Phase
+from xcatrec.models.search import FACTOR_SPACE
 from xcatrec.models.embeddings import FactorModel
 from xcatrec.models.train_config import TrainConfig
 from xcatrec.training.optimizers import LazyAdam
@@ -102,6 +103,8 @@ class BPRMF(FactorModel):
 
     name = "bpr-mf"
     config_class = BPRMFConfig
+    search_space = FACTOR_SPACE
+    refit_epochs = {"epochs": ("", "patience")}
     phases = (Phase("target-bpr", "target"),)
 
     def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:

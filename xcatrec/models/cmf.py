@@ -23,6 +23,7 @@ import numpy as np
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.models.base import FitReport, Phase
+from xcatrec.models.search import FACTOR_SPACE, Float
 from xcatrec.models.mf_training import (FactorConfig, RatingFactorModel, build_net, domain_arrays,
                                         export_factors, metric_name, row_batches, valid_metric)
 from xcatrec.training.sampling import NegativeSampler
@@ -58,6 +59,8 @@ class CMF(RatingFactorModel):
 
     name = "cmf"
     config_class = CMFConfig
+    search_space = {**FACTOR_SPACE, "source_weight": Float(0.1, 2.0, log=True)}
+    refit_epochs = {"epochs": ("", "patience")}
     phases = (Phase("joint", "both"),)
 
     def __init__(self, sizes, config: CMFConfig | None = None) -> None:

@@ -43,6 +43,7 @@ from keras import ops
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.models.base import FitReport, Phase, Recommender
+from xcatrec.models.search import Float
 from xcatrec.models.train_config import TrainConfig
 from xcatrec.training.sampling import NegativeSampler
 from xcatrec.training.trainer import build_keras, epoch_dataset, fit_synced, replica_mean
@@ -194,6 +195,9 @@ class CoNet(Recommender):
 
     name = "conet"
     config_class = CoNetConfig
+    search_space = {"reg": Float(1e-6, 1e-2, log=True), "learning_rate": Float(5e-4, 1e-2, log=True),
+                    "source_weight": Float(0.1, 2.0, log=True)}
+    refit_epochs = {"epochs": ("", "patience")}
     phases = (Phase("joint", "both", moves=("cross",)),)
 
     def __init__(self, sizes, config: CoNetConfig | None = None) -> None:

@@ -36,6 +36,7 @@ import scipy.sparse as sp
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError
 from xcatrec.models.base import FitReport, ModelConfig, Phase
+from xcatrec.models.search import Float, KNN_SPACE
 from xcatrec.models.itemknn import (ItemKNNConfig, SparseNeighbourhood, csr_from_state, csr_state,
                                     item_similarity, popularity_from_state, weight_features)
 
@@ -80,6 +81,7 @@ class CrossItemKNN(SparseNeighbourhood):
 
     name: ClassVar[str] = "cross-itemknn"
     config_class: ClassVar[type[ModelConfig]] = CrossItemKNNConfig
+    search_space = {**KNN_SPACE, "source_weight": Float(0.0, 4.0)}
     phases: ClassVar[tuple[Phase, ...]] = (Phase("similarity", "both"),)
     uses_target_history: ClassVar[bool] = True
 
@@ -110,6 +112,13 @@ class CrossItemKNN(SparseNeighbourhood):
         if verbose:
             print(f"{self.name}: {self._sim.nnz} similarities in {seconds:.2f} s")
         return FitReport(epochs=1, seconds=seconds, seconds_per_epoch=seconds, history=history)
+
+    def refit_options(self) -> dict[str, float | tuple]:
+        """The source weight validation chose (if it chose one), fixed for a refit."""
+        super().refit_options()
+        if self.uses_target_history and self.config.source_weights:
+            return {"source_weight": self.source_weight, "source_weights": ()}
+        return {}
 
     def _choose_source_weight(self, dataset: CrossDomainDataset, *, verbose: bool) -> dict[str, list[float]]:
         """Keep the candidate source weight with the best validation NDCG@10 (the first on ties)."""
@@ -180,4 +189,5 @@ class SourceOnlyKNN(CrossItemKNN):
     """
 
     name: ClassVar[str] = "source-only"
+    search_space = KNN_SPACE  # the source weight does not enter its scores
     uses_target_history: ClassVar[bool] = False

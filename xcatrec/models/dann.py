@@ -42,6 +42,7 @@ from keras import ops
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.models.base import FitReport, Phase
+from xcatrec.models.search import Float
 from xcatrec.models.embeddings import FactorModel
 from xcatrec.models.train_config import TrainConfig
 from xcatrec.training.sampling import NegativeSampler
@@ -243,6 +244,9 @@ class DANN(FactorModel):
 
     name = "dann"
     config_class = DANNConfig
+    search_space = {"reg": Float(1e-6, 1e-2, log=True), "learning_rate": Float(1e-3, 2e-2, log=True),
+                    "adv_weight": Float(0.01, 1.0, log=True)}
+    refit_epochs = {"epochs": ("", "patience")}
     phases = (Phase("joint", "both", moves=("encoder",)),)
 
     def __init__(self, sizes, config: DANNConfig | None = None) -> None:

@@ -23,6 +23,7 @@ from keras import ops
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.models.base import FitReport, Phase
+from xcatrec.models.search import FACTOR_SPACE
 from xcatrec.models.mf_training import FactorConfig, Factors, RatingFactorModel, fit_domain_mf, row_batches
 from xcatrec.training.trainer import build_keras, combine_reports, fit_keras, replica_mean
 
@@ -143,6 +144,8 @@ class EMCDR(RatingFactorModel):
 
     name = "emcdr"
     config_class = EMCDRConfig
+    search_space = FACTOR_SPACE
+    refit_epochs = {"epochs": ("target-mf", "patience")}
     phases = (Phase("source-mf", "source", moves=("source_user_factors",)),
               Phase("target-mf", "target", moves=("target_user_factors",)),
               Phase("map", "overlap"))

@@ -42,6 +42,7 @@ from keras import ops
 from xcatrec.data.types import CrossDomainDataset, Interactions
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.models.base import FitReport, Phase
+from xcatrec.models.search import Choice, Float
 from xcatrec.models.embeddings import FactorModel
 from xcatrec.models.towers import (MLP, TowerConfig, as_units, embedding, mlp_numpy, row_loss, sample_negatives,
                                    select_names)
@@ -156,6 +157,9 @@ class Finetune(FactorModel):
 
     name = "finetune"
     config_class = FinetuneConfig
+    search_space = {"reg": Float(1e-6, 1e-2, log=True), "learning_rate": Float(1e-3, 2e-2, log=True),
+                    "dim": Choice((32, 64, 128)), "freeze": Choice((False, True))}
+    refit_epochs = {"epochs": ("target-finetune", "patience")}
     phases = (Phase("source-pretrain", "source", moves=("user_embedding",)), Phase("target-finetune", "target"))
 
     def __init__(self, sizes, config: FinetuneConfig | None = None) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.models.base import FitReport, ModelConfig, Phase, Recommender
+from xcatrec.models.search import Float
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class ItemMean(Recommender):
 
     name = "item-mean"
     config_class = ItemMeanConfig
+    search_space = {"damping": Float(0.0, 50.0)}
     phases = (Phase("average", "target"),)
 
     def __init__(self, sizes, config: ItemMeanConfig | None = None) -> None:

@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.models.base import FitReport, ModelConfig, Phase, Recommender
+from xcatrec.models.search import KNN_SPACE
 
 WEIGHTINGS = ("none", "tfidf", "bm25")
 TIEBREAK = 1e-6  # popularity tie-break added to scores (relative to the most popular item)
@@ -257,6 +258,7 @@ class ItemKNN(SparseNeighbourhood):
 
     name: ClassVar[str] = "itemknn"
     config_class: ClassVar[type[ModelConfig]] = ItemKNNConfig
+    search_space = KNN_SPACE
     phases: ClassVar[tuple[Phase, ...]] = (Phase("similarity", "target"),)
 
     def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:

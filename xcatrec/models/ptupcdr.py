@@ -27,6 +27,7 @@ from keras import ops
 from xcatrec.data.types import CrossDomainDataset, Interactions
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.models.base import FitReport, Phase
+from xcatrec.models.search import FACTOR_SPACE
 from xcatrec.models.emcdr import bridge_users, serve_factors, split_users
 from xcatrec.models.mf_training import (FactorConfig, Factors, RatingFactorModel, domain_arrays,
                                         fit_domain_mf, metric_name, row_batches, valid_metric)
@@ -167,6 +168,8 @@ class PTUPCDR(RatingFactorModel):
 
     name = "ptupcdr"
     config_class = PTUPCDRConfig
+    search_space = FACTOR_SPACE
+    refit_epochs = {"epochs": ("target-mf", "patience"), "meta_epochs": ("meta", "meta_patience")}
     phases = (Phase("source-mf", "source", moves=("source_user_factors", "source_item_factors")),
               Phase("target-mf", "target", moves=("item_factors", "item_bias")),
               Phase("meta", "overlap"))

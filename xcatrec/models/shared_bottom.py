@@ -38,6 +38,7 @@ from keras import ops
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.models.base import FitReport, Phase
+from xcatrec.models.search import Choice, Float
 from xcatrec.models.embeddings import FactorModel
 from xcatrec.models.towers import MLP, TowerConfig, as_units, embedding, mlp_numpy, row_loss, sample_negatives
 from xcatrec.training.optimizers import LazyAdam
@@ -240,6 +241,9 @@ class SharedBottom(FactorModel):
 
     name = "shared-bottom"
     config_class = SharedBottomConfig
+    search_space = {"lam": Float(0.1, 10.0, log=True), "reg": Float(1e-6, 1e-2, log=True),
+                    "learning_rate": Float(1e-3, 2e-2, log=True), "dim": Choice((32, 64, 128))}
+    refit_epochs = {"epochs": ("", "patience")}
     phases = (Phase("joint", "both"),)
 
     def __init__(self, sizes, config: SharedBottomConfig | None = None) -> None:
