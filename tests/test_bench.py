@@ -101,3 +101,293 @@ def test_the_parser_does_not_import_tensorflow():
                             "build_parser()\nassert 'tensorflow' not in sys.modules, 'tensorflow imported'"],
                            capture_output=True, text=True)
     assert probe.returncode == 0, probe.stderr
+
+
+# --------------------------------------------------------------------------- results are never lost
+TINY = {"seeds": [0, 1], "methods": {"popularity": {}, "itemknn": {}},
+        "scenarios": [{"name": "s", "dataset": "synthetic", "split": "loo", "target_only": "itemknn",
+                       "methods": ["popularity", "itemknn"],
+                       "data": {"n_users": 200, "n_source_items": 40, "n_target_items": 30, "images": False}}]}
+
+
+def _config(tmp_path, config=TINY, name="bench.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def _bench(capsys, *args) -> tuple[int, str]:
+    from xcatrec.cli import main
+
+    code = main(["bench", *map(str, args), "--quiet"])
+    return code, capsys.readouterr().err
+
+
+def _runs(out) -> list[tuple]:
+    """(scenario, method, seed) of every finished run in ``out/records.json``, one entry per run."""
+    records = json.loads((out / "records.json").read_text())
+    return sorted({(r["scenario"], r["method"], r["seed"], r["run_key"]) for r in records
+                   if r["protocol"] == "cost"})
+
+
+def _snapshot(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_a_folder_with_results_is_refused_without_resume_or_overwrite(tmp_path, capsys):
+    config, out = _config(tmp_path), tmp_path / "out"
+    assert _bench(capsys, config, "--out-dir", out)[0] == 0
+    before = _snapshot(out)
+    code, err = _bench(capsys, config, "--out-dir", out)
+    assert code == 2 and "error:" in err and "--resume" in err and "--overwrite" in err
+    assert _snapshot(out) == before  # nothing touched, not even a lock file left behind
+    code, err = _bench(capsys, config, "--out-dir", out, "--resume", "--overwrite")
+    assert code == 2 and "error:" in err and _snapshot(out) == before
+
+
+def _interrupt_after_first_run(monkeypatch):
+    """Make the next benchmark stop (as on Ctrl-C) right after its first run is saved."""
+    import xcatrec.bench as bench
+    from xcatrec.experiment import run_seeds as real
+
+    def run_seeds(*args, on_records, **kwargs):
+        def once(records):
+            on_records(records)
+            raise KeyboardInterrupt
+
+        return real(*args, on_records=once, **kwargs)
+
+    monkeypatch.setattr(bench, "run_seeds", run_seeds)
+
+
+def test_overwrite_keeps_old_results_until_the_first_new_run_and_all_files_agree(tmp_path, capsys, monkeypatch):
+    config, out = _config(tmp_path), tmp_path / "out"
+    assert _bench(capsys, config, "--out-dir", out)[0] == 0
+    assert len(_runs(out)) == 4
+    before = _snapshot(out)
+    import xcatrec.bench as bench
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "run_seeds", fail)  # stopped before any new run finished
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(config, out_dir=out, verbose=False, overwrite=True)
+    assert _snapshot(out) == before
+    _interrupt_after_first_run(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(config, out_dir=out, verbose=False, overwrite=True)
+    # one run saved: every output file describes that one run, none the four old ones
+    assert len(_runs(out)) == 1
+    records = json.loads((out / "records.json").read_text())
+    assert len(pd.read_csv(out / "records.csv")) == len(records)
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["method"]) == {"popularity"} and (summary["n_seeds"] == 1).all()
+    assert "- runs: 1 of the 4 in this config" in (out / "summary.md").read_text()
+    assert set(json.loads((out / "runs.json").read_text())) == {records[0]["run_key"]}
+    assert not list(out.glob(".*.tmp")) and not (out / ".lock").exists()
+    monkeypatch.undo()
+    code, err = _bench(capsys, config, "--out-dir", out, "--resume")
+    assert code == 0 and len(_runs(out)) == 4
+
+
+def test_resume_reuses_only_runs_of_the_same_settings(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _bench(capsys, _config(tmp_path), "--out-dir", out)[0] == 0
+    first = _runs(out)
+    changed = json.loads(json.dumps(TINY))
+    changed["methods"]["itemknn"] = {"k": 20}
+    from xcatrec.cli import main
+
+    code = main(["bench", _config(tmp_path, changed, "changed.json"), "--out-dir", str(out), "--resume"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "2 runs of this config reused" in err
+    assert "2 differ from this config in options.k 100 -> 20" in err and "records-set-aside.json" in err
+    now = _runs(out)
+    assert len(now) == 4  # each run once, popularity's reused, itemknn's rerun with the new options
+    assert [r for r in now if r[1] == "popularity"] == [r for r in first if r[1] == "popularity"]
+    assert not {r[3] for r in now if r[1] == "itemknn"} & {r[3] for r in first if r[1] == "itemknn"}
+    aside = json.loads((out / "records-set-aside.json").read_text())
+    assert {(r["method"], r["run_key"]) for r in aside} == {("itemknn", r[3]) for r in first if r[1] == "itemknn"}
+    summary = pd.read_csv(out / "summary.csv")
+    assert (summary["n_seeds"] == 2).all()  # the old itemknn runs are not summarised
+    # another cut-off changes every run: nothing is credited to the new config
+    changed["ks"] = [5]
+    code, err = _bench(capsys, _config(tmp_path, changed, "ks.json"), "--out-dir", out, "--resume")
+    assert code == 0 and "0 runs of this config reused" in err and "config.ks [10] -> [5]" in err
+    records = json.loads((out / "records.json").read_text())
+    assert {r["k"] for r in records if r["protocol"] == "full" and r["metric"] == "ndcg"} == {5}
+    aside = json.loads((out / "records-set-aside.json").read_text())
+    assert len(_runs(out)) == 4 and len({r["run_key"] for r in aside}) == 6  # 2 + 4 runs set aside, none lost
+
+
+def test_resume_does_not_reuse_records_without_a_run_key(tmp_path, capsys):
+    config, out = _config(tmp_path), tmp_path / "out"
+    assert _bench(capsys, config, "--out-dir", out)[0] == 0
+    old = json.loads((out / "records.json").read_text())
+    for r in old:
+        del r["run_key"]
+    (out / "records.json").write_text(json.dumps(old))
+    code, err = _bench(capsys, config, "--out-dir", out, "--resume")
+    assert code == 0 and "0 runs of this config reused" in err and "4 have no run_key" in err
+    assert len(_runs(out)) == 4 and all(r[3] for r in _runs(out))
+    assert json.loads((out / "records-set-aside.json").read_text()) == old
+
+
+def test_run_key_covers_every_setting_that_changes_a_run(monkeypatch):
+    import xcatrec
+    from xcatrec.bench import run_key, run_settings
+
+    scenario = TINY["scenarios"][0]
+
+    def key(config=TINY, scenario=scenario, method="itemknn", seed=0):
+        return run_key(run_settings(scenario, config, method, seed))
+
+    base = key()
+    same = [key(scenario={**scenario, "name": "renamed", "target_only": "popularity"}),
+            key(config={**TINY, "description": "notes", "seeds": [0, 5]}),
+            key(config={**TINY, "ks": [10], "validate_users": 3000}),  # the defaults spelled out
+            key(config={**TINY, "methods": {"popularity": {}, "itemknn": {"k": 100}}}),
+            key(scenario={**scenario, "options": {"popularity": {}}, "protocols": ["full"], "beta": 0.2})]
+    assert same == [base] * len(same)
+    other = [key(seed=1), key(method="popularity"),
+             key(config={**TINY, "methods": {"popularity": {}, "itemknn": {"k": 20}}}),
+             key(scenario={**scenario, "options": {"itemknn": {"shrink": 1.0}}}),
+             key(scenario={**scenario, "data": {**scenario["data"], "rho": 0.9}}),
+             key(scenario={**scenario, "split": "random"}),
+             key(scenario={**scenario, "protocols": ["full", "sampled-99"]}),
+             key(config={**TINY, "ks": [5]}), key(config={**TINY, "validate_users": None}),
+             key(config={**TINY, "some_key_added_later": True})]
+    assert len({base, *other}) == len(other) + 1
+    monkeypatch.setattr(xcatrec, "__version__", "9.9.9")
+    assert key() != base
+
+
+def test_a_planted_link_at_the_old_temporary_name_is_not_followed(tmp_path, capsys):
+    out, victim = tmp_path / "out", tmp_path / "victim.txt"
+    out.mkdir()
+    victim.write_text("precious")
+    for name in ("records.json", "summary.md", "records.csv", "summary.csv"):
+        (out / f"{name}.tmp").symlink_to(victim)
+    assert _bench(capsys, _config(tmp_path), "--out-dir", out)[0] == 0
+    assert victim.read_text() == "precious"
+    assert not (out / "records.json").is_symlink() and len(_runs(out)) == 4
+    assert all((out / f"{name}.tmp").is_symlink() for name in ("records.json", "summary.md"))
+
+
+def test_a_planted_link_at_the_lock_file_is_refused(tmp_path, capsys):
+    out, victim = tmp_path / "out", tmp_path / "victim.txt"
+    out.mkdir()
+    victim.write_text("precious")
+    (out / ".lock").symlink_to(victim)
+    code, err = _bench(capsys, _config(tmp_path), "--out-dir", out)
+    assert code == 2 and "error:" in err and ".lock" in err
+    assert victim.read_text() == "precious" and [p.name for p in out.iterdir()] == [".lock"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path, monkeypatch):
+    from xcatrec import bench
+
+    target = tmp_path / "records.json"
+    target.write_text("old")
+
+    def broken(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bench.os, "replace", broken)
+    with pytest.raises(OSError, match="disk full"):
+        bench._write(target, "new")
+    monkeypatch.undo()
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["records.json"]
+    bench._write(target, "new")
+    assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["records.json"]
+
+
+def _scenario(**changes):
+    return {**TINY["scenarios"][0], **changes}
+
+
+def _without(mapping, key):
+    return {k: v for k, v in mapping.items() if k != key}
+
+
+BAD_CONFIGS = {
+    "negative seed": ({**TINY, "seeds": [-1]}, "'seeds' must be a non-empty list of whole numbers >= 0"),
+    "seeds not a list": ({**TINY, "seeds": 3}, "'seeds' must be"),
+    "boolean seed": ({**TINY, "seeds": [True]}, "'seeds' must be"),
+    "seed twice": ({**TINY, "seeds": [0, 0]}, "'seeds' lists [0] more than once"),
+    "scenario seed": ({**TINY, "scenarios": [_scenario(seeds=[-2])]}, "'seeds' must be"),
+    "zero cut-off": ({**TINY, "ks": [0]}, "'ks' must be a non-empty list of whole numbers >= 1"),
+    "fractional cut-off": ({**TINY, "ks": [2.5]}, "'ks' must be"),
+    "unknown protocol": ({**TINY, "scenarios": [_scenario(protocols=["sampled-5"])]},
+                         "Unknown protocol(s) ['sampled-5']"),
+    "no name": ({**TINY, "scenarios": [_without(_scenario(), "name")]}, "Scenario 1 in"),
+    "no dataset": ({**TINY, "scenarios": [_without(_scenario(), "dataset")]}, "names no 'dataset'"),
+    "unknown dataset": ({**TINY, "scenarios": [_scenario(dataset="nope")]}, "nope"),
+    "duplicate names": ({**TINY, "scenarios": [_scenario(), _scenario()]}, "Two scenarios are named 's'"),
+    "unknown split": ({**TINY, "scenarios": [_scenario(split="weird")]}, "Unknown split 'weird'"),
+    "beta out of range": ({**TINY, "scenarios": [_scenario(beta=1.5)]}, "beta must be a number strictly between"),
+    "unknown data option": ({**TINY, "scenarios": [_scenario(data={"nope": 1})]}, "nope"),
+    "bad data value": ({**TINY, "scenarios": [_scenario(data={"rho": 2.0})]}, "rho"),
+    "unknown method option": ({**TINY, "methods": {"popularity": {}, "itemknn": {"nope": 1}}},
+                              "Unknown option(s) ['nope']"),
+    "seed as an option": ({**TINY, "methods": {"popularity": {"seed": 3}, "itemknn": {}}}, "sets it from 'seeds'"),
+    "target_only not run": ({**TINY, "scenarios": [_scenario(target_only="bpr-mf")]}, "target_only 'bpr-mf'"),
+    "override of another method": ({**TINY, "scenarios": [_scenario(options={"bpr-mf": {"epochs": 1}})]},
+                                   "does not run"),
+    "scenarios not a list": ({**TINY, "scenarios": {"name": "s"}}, "'scenarios' must be a non-empty list"),
+    "methods not options": ({**TINY, "methods": ["popularity"]}, "'methods' must map method names"),
+    "not an object": ([TINY], "not an object"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_a_malformed_config_is_refused_before_any_data_is_loaded(tmp_path, capsys, monkeypatch, case):
+    import xcatrec.data
+
+    def load_dataset(*args, **kwargs):
+        raise AssertionError("data was loaded before the config was checked")
+
+    monkeypatch.setattr(xcatrec.data, "load_dataset", load_dataset)
+    config, expected = BAD_CONFIGS[case]
+    code, err = _bench(capsys, _config(tmp_path, config), "--out-dir", tmp_path / "out")
+    assert code == 2 and err.startswith("error:") and "fix:" in err
+    assert expected in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content", ['{"records": []}', "[1, 2]", '[{"scenario": ["s"]}]', "not json"])
+def test_resume_from_a_malformed_records_file_is_refused_and_leaves_it_alone(tmp_path, capsys, content):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "records.json").write_text(content)
+    code, err = _bench(capsys, _config(tmp_path), "--out-dir", out, "--resume")
+    assert code == 2 and err.startswith("error:") and "records.json" in err and "fix:" in err
+    assert _snapshot(out) == {"records.json": content.encode()}
+
+
+def test_the_commit_is_the_packages_not_the_current_folders(tmp_path, monkeypatch):
+    import subprocess
+    from pathlib import Path
+
+    import xcatrec
+    from xcatrec.bench import _git_commit
+
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "other"], cwd=tmp_path, check=True)
+    other = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True,
+                           text=True, check=True).stdout.strip()
+    package = Path(xcatrec.__file__).parent
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "__init__.py"], cwd=package,
+                             capture_output=True).returncode == 0
+    expected = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=package, capture_output=True,
+                              text=True).stdout.strip() if tracked else "unknown"
+    monkeypatch.chdir(tmp_path)
+    assert _git_commit() == expected != other
+    installed = tmp_path.parent / f"{tmp_path.name}-site" / "xcatrec"  # a copy that is no git checkout
+    installed.mkdir(parents=True)
+    (installed / "__init__.py").write_text("")
+    monkeypatch.setattr(xcatrec, "__file__", str(installed / "__init__.py"))
+    assert _git_commit() == "unknown"
