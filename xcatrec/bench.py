@@ -82,13 +82,17 @@ except ImportError:  # Windows: no flock; the folder is then not locked
 
 #: Where the committed results of ``configs/bench-results.json`` live (the book prints them).
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+#: Where the committed results of ``configs/bench-sound.json`` (the sound protocol) live.
+RESULTS_SOUND_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results-sound"
 RESULTS_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "bench-results.json"
 
 #: Validation users every benchmark run is also scored on unless the config sets ``validate_users``.
 VALIDATE_USERS = 3000
 
 SCENARIO_KEYS = {"name", "dataset", "source", "target", "split", "beta", "protocols", "methods",
-                 "target_only", "options", "data", "seeds"}
+                 "target_only", "options", "data", "seeds", "leaks"}
+#: Top-level keys of the sound protocol and their defaults (see :func:`protocol_settings`).
+PROTOCOL_DEFAULTS = {"tune": None, "tune_scope": "first-seed", "refit": True, "leaks": "remove"}
 
 #: What a benchmark writes in its output folder, all rewritten together after every finished run.
 OUTPUTS = ("records.json", "runs.json", "records.csv", "summary.csv", "summary.md")
@@ -102,7 +106,8 @@ NOT_RUN_SETTINGS = frozenset({"methods", "scenarios", "seeds", "description"})
 #: the key resolved, and only that method's, so changing one method's options keeps the others' runs).
 SCENARIO_LABELS = frozenset({"name", "methods", "seeds", "target_only", "options"})
 #: Scenario settings as ``load_dataset`` defaults them: leaving a key out is the same run as spelling it.
-SCENARIO_DEFAULTS = {"source": None, "target": None, "split": None, "beta": 0.2, "protocols": ["full"], "data": {}}
+SCENARIO_DEFAULTS = {"source": None, "target": None, "split": None, "beta": 0.2, "protocols": ["full"], "data": {},
+                     "leaks": None}
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -143,6 +148,10 @@ def load_config(path: str | Path) -> dict[str, Any]:
                           "Use 3000 (0 scores every validation user; null skips validation).")
     _check_numbers(config.get("seeds", [0]), "seeds", str(path), minimum=0, fix='Write e.g. "seeds": [0, 1, 2].')
     _check_numbers(config.get("ks", [10]), "ks", str(path), minimum=1, fix='Write e.g. "ks": [10] or [5, 10, 20].')
+    protocol_settings(config, {}, str(path))
+    for scenario in config["scenarios"] if isinstance(config["scenarios"], list) else []:
+        if isinstance(scenario, dict):
+            protocol_settings(config, scenario, f"{path}, scenario {scenario.get('name')!r}")
     if not isinstance(config.get("description", ""), str):
         raise ConfigError(f"'description' must be text in {path}.", "Write it as one JSON string.")
     for method, options in methods.items():
@@ -159,6 +168,32 @@ def load_config(path: str | Path) -> dict[str, Any]:
                               "Give every scenario its own name (records are labelled with it).")
         seen.add(scenario["name"])
     return config
+
+
+def protocol_settings(config: dict[str, Any], scenario: dict[str, Any], where: str = "the config") -> dict[str, Any]:
+    """The sound-protocol settings of one scenario, checked: ``tune`` (trials per method, ``null`` for
+    none), ``tune_scope`` (``"first-seed"`` or ``"per-seed"``), ``refit`` (true/false) and ``leaks``
+    (``"remove"`` or ``"keep"``; a scenario may override it, e.g. to measure the leak)."""
+    from xcatrec.experiment import TUNE_SCOPES
+    from xcatrec.tuning import check_trials
+
+    out = {key: config.get(key, default) for key, default in PROTOCOL_DEFAULTS.items()}
+    if scenario.get("leaks") is not None:
+        out["leaks"] = scenario["leaks"]
+    if out["tune"] is not None:
+        try:
+            check_trials(out["tune"])
+        except ConfigError as err:
+            raise ConfigError(f"{err.problem} (key 'tune' in {where})", 'Write e.g. "tune": 8, or null.') from None
+    if out["tune_scope"] not in TUNE_SCOPES:
+        raise ConfigError(f"tune_scope must be one of {list(TUNE_SCOPES)}, got {out['tune_scope']!r} in {where}.",
+                          'Write "tune_scope": "first-seed".')
+    if not isinstance(out["refit"], bool):
+        raise ConfigError(f"refit must be true or false, got {out['refit']!r} in {where}.", 'Write "refit": true.')
+    if out["leaks"] not in ("remove", "keep"):
+        raise ConfigError(f"leaks must be 'remove' or 'keep', got {out['leaks']!r} in {where}.",
+                          'Write "leaks": "remove" (the default) or "keep" to measure the leak.')
+    return out
 
 
 def _check_numbers(values: Any, key: str, where: str, *, minimum: int, fix: str) -> None:
@@ -306,7 +341,7 @@ def run_settings(scenario: dict[str, Any], config: dict[str, Any], method: str, 
     overrides = scenario.get("options", {}).get(method, {})
     options = _resolved_options(method, {**config["methods"][method], **overrides}, f"method {method!r}")
     settings = {**SCENARIO_DEFAULTS, **{k: v for k, v in scenario.items() if k not in SCENARIO_LABELS}}
-    top = {"ks": [10], "validate_users": VALIDATE_USERS,
+    top = {"ks": [10], "validate_users": VALIDATE_USERS, **PROTOCOL_DEFAULTS,
            **{k: v for k, v in config.items() if k not in NOT_RUN_SETTINGS}}
     return {"method": method, "options": options, "scenario": settings, "config": top, "seed": seed,
             "version": xcatrec.__version__}
@@ -335,11 +370,14 @@ def _git_commit() -> str:
 
 def run_scenario(scenario: dict[str, Any], config: dict[str, Any], *, verbose: bool,
                  done: set[tuple[str, str]] = frozenset(),
-                 on_records: Callable[[list[dict]], None] | None = None, commit: str | None = None) -> list[dict]:
+                 on_records: Callable[[list[dict]], None] | None = None, commit: str | None = None,
+                 choices: dict[str, dict[str, Any]] | None = None) -> list[dict]:
     """All methods x seeds of one scenario; returns tidy records labelled with the scenario name, the
     ``run_key`` of their run (see :func:`run_settings`) and the git ``commit``.
 
-    Runs whose ``(scenario name, run_key)`` is in ``done`` are skipped (resuming a benchmark).
+    Runs whose ``(scenario name, run_key)`` is in ``done`` are skipped (resuming a benchmark);
+    ``choices`` are the options earlier searches chose per method (reused with ``tune_scope``
+    ``"first-seed"``), see :func:`xcatrec.experiment.run_seeds`.
     """
     from xcatrec.data import load_dataset
 
@@ -352,7 +390,10 @@ def run_scenario(scenario: dict[str, Any], config: dict[str, Any], *, verbose: b
 
     def load(seed: int):
         return load_dataset(scenario["dataset"], source=scenario.get("source"), target=scenario.get("target"),
-                            split=scenario.get("split"), beta=scenario.get("beta", 0.2), seed=seed, **data_opts)
+                            split=scenario.get("split"), beta=scenario.get("beta", 0.2), seed=seed,
+                            leaks=protocol["leaks"], **data_opts)
+
+    protocol = protocol_settings(config, scenario)
 
     seeds = scenario.get("seeds", config.get("seeds", [0, 1, 2]))
     name = scenario["name"]
@@ -370,7 +411,9 @@ def run_scenario(scenario: dict[str, Any], config: dict[str, Any], *, verbose: b
         + (f" ({skipped} runs already done)" if skipped else ""), verbose=verbose)
     return run_seeds(load, specs, seeds, verbose=verbose, labels={"scenario": name, "commit": commit},
                      measure_memory=True, skip=lambda spec, seed: (name, keys[(spec.method, seed)]) in done,
-                     on_records=keyed, validate_users=config.get("validate_users", VALIDATE_USERS))
+                     on_records=keyed, validate_users=config.get("validate_users", VALIDATE_USERS),
+                     tune=protocol["tune"], tune_scope=protocol["tune_scope"], refit=protocol["refit"],
+                     choices=choices)
 
 
 def negative_transfer_flags(rows: pd.DataFrame, target_only: str, ks: list[int]) -> pd.DataFrame:
@@ -399,13 +442,14 @@ def summarize_bench(records: list[dict], config: dict[str, Any]) -> pd.DataFrame
     """Summary rows per scenario: quality with paired tests, joined with cost columns."""
     from xcatrec.evaluation import summarize
 
-    frame = pd.DataFrame(records)
+    frame = pd.DataFrame([r for r in records if r.get("kind") != "per-user" and r.get("protocol") != "tuning"])
+    per_user = [r for r in records if r.get("kind") == "per-user"]
     parts = []
     for scenario in config["scenarios"]:
-        rows = frame[frame["scenario"] == scenario["name"]]
+        rows = frame[frame["scenario"] == scenario["name"]] if len(frame) else frame
         if rows.empty:
             continue
-        quality = rows[rows["protocol"] != "cost"]
+        quality = rows[rows["protocol"] != "cost"].dropna(axis=1, how="all")
         cost = rows[rows["protocol"] == "cost"].pivot_table(index="method", columns="metric", values="value",
                                                             aggfunc="median")
         methods = set(quality["method"])
@@ -422,9 +466,45 @@ def summarize_bench(records: list[dict], config: dict[str, Any]) -> pd.DataFrame
         summary = summary.merge(cost, left_on="method", right_index=True, how="left")
         flags = negative_transfer_flags(rows, target_only, list(config.get("ks", [10])))
         summary = summary.merge(flags, on="method", how="left")
+        boot = bootstrap_table([r for r in per_user if r.get("scenario") == scenario["name"]], target_only)
+        if len(boot):
+            summary = summary.merge(boot, on=["method", "protocol", "metric", "k"], how="left")
         summary.insert(0, "scenario", scenario["name"])
         parts.append(summary)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+#: Practical threshold of the verdict words in the benchmark summary (relative NDCG@10 difference).
+VERDICT_THRESHOLD = 0.02
+
+
+def bootstrap_table(per_user: list[dict], reference: str, *, n_boot: int = 2000) -> pd.DataFrame:
+    """Each method against ``reference`` by the paired bootstrap over test users and seeds.
+
+    Reads the per-user records of one scenario (full-ranking NDCG@10, see
+    :func:`xcatrec.experiment.run_one`) and returns per method: ``boot_rel`` (relative difference of
+    the means), ``boot_low`` / ``boot_high`` (its 95% interval), ``boot_p`` and ``verdict`` (the words
+    of :func:`xcatrec.evaluation.bootstrap.verdict` at :data:`VERDICT_THRESHOLD`). Empty without
+    per-user records for ``reference``.
+    """
+    from xcatrec.evaluation.bootstrap import compare_runs, per_user_frame, verdict
+
+    columns = ["method", "protocol", "metric", "k", "boot_rel", "boot_low", "boot_high", "boot_p", "verdict"]
+    if not per_user:
+        return pd.DataFrame(columns=columns)
+    frame = per_user_frame(per_user)
+    out = []
+    for (protocol, method), _ in frame.groupby(["protocol", "method"]):
+        if method == reference or not ((frame["protocol"] == protocol) & (frame["method"] == reference)).any():
+            continue
+        result = compare_runs(frame[frame["protocol"] == protocol], method, reference, metric="ndcg@10",
+                              n_boot=n_boot, on_missing="drop")
+        out.append({"method": method, "protocol": protocol, "metric": "ndcg", "k": 10, "boot_rel": result.estimate,
+                    "boot_low": result.ci_low, "boot_high": result.ci_high, "boot_p": result.p_value,
+                    "verdict": verdict(result, threshold=VERDICT_THRESHOLD)})
+    table = pd.DataFrame(out, columns=columns)
+    table["k"] = table["k"].astype("Int64")
+    return table
 
 
 def render_markdown(summary: pd.DataFrame, *, command: str, runs: str | None = None,
@@ -440,7 +520,10 @@ def render_markdown(summary: pd.DataFrame, *, command: str, runs: str | None = N
              *([f"- runs: {runs}"] if runs else []),
              "- mean and 95% t-interval over seeds; p: paired t-test over seeds",
              "- neg_valid: seeds on which a transfer method scored below the target-only method on the "
-             "validation split (of the seeds compared)", ""]
+             "validation split (of the seeds compared)",
+             "- vs target-only (users x seeds): relative NDCG@10 difference with its 95% paired-bootstrap "
+             "interval over test users and seeds, and the verdict it supports "
+             f"(practical threshold {VERDICT_THRESHOLD:.0%})", ""]
     cols = ["method", "mean", "ci", "rel_vs_target_only", "p_vs_target_only", "rel_vs_popularity",
             "p_vs_popularity", "seconds_per_epoch", "fit_seconds", "peak_mb", "neg_valid"]
     if summary.empty:
@@ -448,8 +531,10 @@ def render_markdown(summary: pd.DataFrame, *, command: str, runs: str | None = N
     for (scenario, protocol, metric, k), rows in summary.groupby(["scenario", "protocol", "metric", "k"],
                                                                  dropna=False, sort=False):
         label = f"{metric}@{int(k)}" if pd.notna(k) else metric
-        lines += [f"## {scenario}: {protocol}, {label}", "", "| " + " | ".join(cols) + " |",
-                  "|" + "---|" * len(cols)]
+        has_boot = "boot_rel" in rows.columns and rows["boot_rel"].notna().any()
+        head = cols + (["vs target-only (users x seeds)", "verdict"] if has_boot else [])
+        lines += [f"## {scenario}: {protocol}, {label}", "", "| " + " | ".join(head) + " |",
+                  "|" + "---|" * len(head)]
         for _, r in rows.sort_values("mean", ascending=protocol.endswith("ratings")).iterrows():
             half = (r["ci_high"] - r["ci_low"]) / 2 if pd.notna(r.get("ci_high")) else float("nan")
             cells = [r["method"], f"{r['mean']:.4f}", f"±{half:.4f}"]
@@ -459,6 +544,10 @@ def render_markdown(summary: pd.DataFrame, *, command: str, runs: str | None = N
                                                      f"{v:.3g}" if c.startswith("p_") else f"{v:.2f}"))
             seeds = r.get("valid_seeds", float("nan"))
             cells.append(f"{int(r['neg_transfer_valid'])}/{int(seeds)}" if pd.notna(seeds) and seeds else "")
+            if has_boot:
+                rel = r.get("boot_rel", float("nan"))
+                cells += ["" if pd.isna(rel) else f"{rel:+.1%} [{r['boot_low']:+.1%}, {r['boot_high']:+.1%}]",
+                          "" if pd.isna(rel) else str(r["verdict"])]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -532,10 +621,22 @@ def run_bench(config_path: str | Path, *, out_dir: str | Path = "results", verbo
         for scenario in config["scenarios"]:
             if scenarios and scenario["name"] not in scenarios:
                 continue
-            run_scenario(scenario, config, verbose=verbose, done=done, on_records=save, commit=commit)
+            run_scenario(scenario, config, verbose=verbose, done=done, on_records=save, commit=commit,
+                         choices=searched_choices(records, scenario["name"]))
         summary = publish()
     log(f"wrote {out / 'summary.md'}", verbose=verbose)
     return summary
+
+
+def searched_choices(records: list[dict], scenario: str) -> dict[str, dict[str, Any]]:
+    """The options each method's search chose in ``scenario`` (from kept records), so a resumed
+    benchmark reuses a search instead of running it again."""
+    out = {}
+    for r in records:
+        if (r.get("scenario") == scenario and r.get("protocol") == "cost" and isinstance(r.get("tuned"), int)
+                and not isinstance(r.get("tuned"), bool) and r["tuned"] > 0 and r.get("options")):
+            out[r["method"]] = json.loads(r["options"])
+    return out
 
 
 def _publish(out: Path, records: list[dict], config: dict[str, Any], settings: dict[str, dict], *,
