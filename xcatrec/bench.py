@@ -63,6 +63,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -84,6 +85,7 @@ except ImportError:  # Windows: no flock; the folder is then not locked
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 #: Where the committed results of ``configs/bench-sound.json`` (the sound protocol) live.
 RESULTS_SOUND_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results-sound"
+RESULTS_SOUND_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "bench-sound.json"
 RESULTS_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "bench-results.json"
 
 #: Validation users every benchmark run is also scored on unless the config sets ``validate_users``.
@@ -497,8 +499,10 @@ def bootstrap_table(per_user: list[dict], reference: str, *, n_boot: int = 2000)
     for (protocol, method), _ in frame.groupby(["protocol", "method"]):
         if method == reference or not ((frame["protocol"] == protocol) & (frame["method"] == reference)).any():
             continue
-        result = compare_runs(frame[frame["protocol"] == protocol], method, reference, metric="ndcg@10",
-                              n_boot=n_boot, on_missing="drop")
+        with warnings.catch_warnings():  # a benchmark in progress has seeds one method has not run yet
+            warnings.simplefilter("ignore", UserWarning)
+            result = compare_runs(frame[frame["protocol"] == protocol], method, reference, metric="ndcg@10",
+                                  n_boot=n_boot, on_missing="drop")
         out.append({"method": method, "protocol": protocol, "metric": "ndcg", "k": 10, "boot_rel": result.estimate,
                     "boot_low": result.ci_low, "boot_high": result.ci_high, "boot_p": result.p_value,
                     "verdict": verdict(result, threshold=VERDICT_THRESHOLD)})
@@ -851,6 +855,61 @@ def scenario_table(summary: pd.DataFrame, scenario: str, *, protocol: str = "ful
                           f"Use a scenario from {sorted(summary['scenario'].unique())}.")
     rows = rows.assign(ci=(rows["ci_high"] - rows["ci_low"]) / 2)
     cols = [c for c in ("mean", "ci", "n_seeds", "rel_vs_target_only", "p_vs_target_only", "rel_vs_popularity",
-                        "p_vs_popularity", "seconds_per_epoch", "fit_seconds", "peak_mb", "neg_transfer_valid",
-                        "valid_seeds") if c in rows.columns]
+                        "p_vs_popularity", "boot_rel", "boot_low", "boot_high", "boot_p", "verdict",
+                        "seconds_per_epoch", "fit_seconds", "refit_seconds", "tune_seconds", "tune_trials",
+                        "peak_mb", "neg_transfer_valid", "valid_seeds") if c in rows.columns]
     return rows.set_index("method")[cols].sort_values("mean", ascending=protocol.endswith("ratings"))
+
+
+def verdict_table(summary: pd.DataFrame, scenario: str, *, protocol: str = "full") -> pd.DataFrame:
+    """One scenario of a sound-protocol summary as a reader's table, best first, indexed by method.
+
+    Columns: ``NDCG@10`` (mean over seeds), ``± seeds`` (half-width of the 95% t-interval over seeds),
+    ``vs reference`` (relative difference against the scenario's target-only reference with its 95%
+    paired-bootstrap interval over test users and seeds, as text) and ``verdict`` (the words of
+    :func:`xcatrec.evaluation.bootstrap.verdict`; ``"(reference)"`` on the reference's own row).
+    """
+    rows = scenario_table(summary, scenario, protocol=protocol)
+    if "boot_rel" not in summary.columns:
+        raise ConfigError(f"The summary of {scenario!r} has no paired-bootstrap columns.",
+                          "Use the results of a benchmark run with per-user records (configs/bench-sound.json).")
+    boot = summary[(summary["scenario"] == scenario) & (summary["protocol"] == protocol)
+                   & (summary["metric"] == "ndcg") & (summary["k"] == 10)].set_index("method")
+    out = pd.DataFrame({"NDCG@10": rows["mean"], "± seeds": rows["ci"]})
+    out["vs reference"] = [
+        "" if pd.isna(boot.loc[m, "boot_rel"]) else
+        f"{boot.loc[m, 'boot_rel']:+.0%} [{boot.loc[m, 'boot_low']:+.0%}, {boot.loc[m, 'boot_high']:+.0%}]"
+        for m in out.index]
+    out["verdict"] = ["(reference)" if pd.isna(boot.loc[m, "boot_rel"]) else boot.loc[m, "verdict"] for m in out.index]
+    return out
+
+
+def compare_best(records: pd.DataFrame | list[dict], scenario: str, challengers, references, *,
+                 metric_name: str = "NDCG@10") -> dict[str, Any]:
+    """The best of ``challengers`` against the best of ``references`` in one scenario, over users and seeds.
+
+    "Best" is the highest mean full-ranking NDCG@10 over seeds. The comparison is the paired
+    bootstrap of :func:`xcatrec.evaluation.bootstrap.compare_runs` on the per-user records, and the
+    words come from :func:`~xcatrec.evaluation.bootstrap.verdict` at :data:`VERDICT_THRESHOLD`.
+
+    Returns:
+        ``challenger``, ``reference`` (the methods picked), ``result`` (the bootstrap result),
+        ``verdict`` (the words) and ``sentence`` (:func:`~xcatrec.evaluation.bootstrap.describe`).
+    """
+    from xcatrec.evaluation.bootstrap import compare_runs, describe, per_user_frame, verdict
+
+    rows = records.to_dict("records") if isinstance(records, pd.DataFrame) else list(records)
+    frame = per_user_frame([r for r in rows if r.get("kind") == "per-user" and r.get("scenario") == scenario
+                            and r.get("protocol") == "full"])
+    means = frame.groupby(["method", "seed"])["ndcg@10"].mean().groupby("method").mean()
+    pick = {}
+    for role, names in (("challenger", challengers), ("reference", references)):
+        present = means.reindex([n for n in names if n in means.index])
+        if present.empty:
+            raise ConfigError(f"None of the {role} methods {list(names)} ran in scenario {scenario!r}.",
+                              f"Use methods from {sorted(means.index)}.")
+        pick[role] = str(present.idxmax())
+    result = compare_runs(frame, pick["challenger"], pick["reference"], metric="ndcg@10")
+    return {**pick, "result": result, "verdict": verdict(result, threshold=VERDICT_THRESHOLD),
+            "sentence": describe(result, pick["challenger"], pick["reference"], threshold=VERDICT_THRESHOLD,
+                                 metric_name=metric_name)}

@@ -1,0 +1,92 @@
+"""The benchmark under the sound protocol: settings checked up front, searches reused, bootstrap verdicts."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from xcatrec.bench import (compare_best, load_config, load_results, protocol_settings, run_bench,
+                           searched_choices, verdict_table)
+from xcatrec.errors import ConfigError
+
+CONFIG = {"seeds": [0, 1], "ks": [10], "tune": 2, "validate_users": 0,
+          "methods": {"popularity": {}, "itemknn": {}, "cross-itemknn": {}},
+          "scenarios": [{"name": "s", "dataset": "synthetic", "split": "loo", "data": {"n_users": 300, "rho": 1.0},
+                         "methods": ["popularity", "itemknn", "cross-itemknn"], "target_only": "itemknn"}]}
+
+
+def write(tmp_path, config) -> str:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sound")
+    out = tmp / "out"
+    run_bench(write(tmp, CONFIG), out_dir=out, verbose=False)
+    return out
+
+
+def test_protocol_settings_have_defaults_and_a_scenario_may_keep_the_leaks():
+    assert protocol_settings({}, {}) == {"tune": None, "tune_scope": "first-seed", "refit": True, "leaks": "remove"}
+    assert protocol_settings({"tune": 3}, {"leaks": "keep"})["leaks"] == "keep"
+
+
+@pytest.mark.parametrize("bad", [{"tune": 0}, {"tune": 1.5}, {"tune_scope": "always"}, {"refit": "yes"},
+                                 {"leaks": "drop"}])
+def test_bad_protocol_settings_are_refused_before_anything_runs(tmp_path, bad):
+    with pytest.raises(ConfigError):
+        load_config(write(tmp_path, {**CONFIG, **bad}))
+    scenario = {**CONFIG["scenarios"][0], "leaks": "sometimes"}
+    with pytest.raises(ConfigError, match="leaks"):
+        load_config(write(tmp_path, {**CONFIG, "scenarios": [scenario]}))
+
+
+def test_every_run_is_searched_once_refit_and_stored_per_user(finished):
+    records = json.loads((finished / "records.json").read_text())
+    cost = [r for r in records if r["protocol"] == "cost"]
+    tuned = {(r["method"], r["seed"]): r["tuned"] for r in cost}
+    assert tuned[("itemknn", 0)] == 2 and tuned[("itemknn", 1)] == "reused"
+    assert all(r["refit"] for r in cost) and {r["leaks"] for r in cost} == {"removed"}
+    assert len([r for r in records if r.get("kind") == "per-user"]) == 6  # 3 methods x 2 seeds
+    assert len([r for r in records if r["protocol"] == "tuning"]) == 3
+    chosen = searched_choices(records, "s")
+    assert set(chosen) == {"popularity", "itemknn", "cross-itemknn"}
+    assert chosen["itemknn"] == json.loads(next(r["options"] for r in cost if r["method"] == "itemknn"))
+
+
+def test_summary_carries_bootstrap_intervals_and_verdict_words(finished):
+    records, summary, provenance = load_results(finished)
+    table = verdict_table(summary, "s")
+    assert table.loc["itemknn", "verdict"] == "(reference)"
+    words = {"beats", "is level with", "falls below", "cannot be told apart from"}
+    assert set(table.drop(index="itemknn")["verdict"]) <= words
+    row = summary[(summary.method == "popularity") & (summary.protocol == "full") & (summary.metric == "ndcg")
+                  & (summary.k == 10)].iloc[0]
+    assert row["boot_low"] <= row["boot_rel"] <= row["boot_high"]
+    assert "verdict" in (finished / "summary.md").read_text()
+    best = compare_best(records, "s", ["cross-itemknn", "popularity"], ["itemknn"])
+    means = table["NDCG@10"]
+    assert best["challenger"] == means[["cross-itemknn", "popularity"]].idxmax()
+    assert best["verdict"] in words and best["challenger"] in best["sentence"]
+    with pytest.raises(ConfigError, match="ran in scenario"):
+        compare_best(records, "s", ["cmf"], ["itemknn"])
+
+
+def test_resume_reuses_the_search_instead_of_running_it_again(tmp_path, finished):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(finished, out)
+    records = json.loads((out / "records.json").read_text())
+    kept = [r for r in records if not (r["method"] == "itemknn" and r["seed"] == 1)]
+    (out / "records.json").write_text(json.dumps(kept))
+    run_bench(write(tmp_path, CONFIG), out_dir=out, verbose=False, resume=True)
+    after = pd.DataFrame(json.loads((out / "records.json").read_text()))
+    redo = after[(after.method == "itemknn") & (after.seed == 1) & (after.metric == "fit_seconds")]
+    assert list(redo["tuned"]) == ["reused"]
+    assert len(after[after.protocol == "tuning"]) == 3  # no second search
