@@ -64,7 +64,8 @@ def test_validation_part_and_report_dict():
     assert {k: out[k] for k in ("dataset", "source", "target", "threshold", "test_users",
                                 "affected_test_users", "item_pairs")} == {
         "dataset": "hand", "source": "elec", "target": "cloth", "threshold": 0.8, "test_users": 3,
-        "affected_test_users": 2, "item_pairs": 1}
+        "affected_test_users": 2, "item_pairs": 0}  # (t3, s4), bought by user 3 alone, is not counted
+    assert len(cross_listed_pairs(ds, min_support=1)) == 1 and len(cross_listed_pairs(ds, min_support=2)) == 0
     assert {(r["user"], r["item"], r["twin"]) for r in out["leaked_rows"]} == {("0", "0", "0"), ("5", "2", "2")}
     with pytest.raises(ConfigError, match="held-out part"):
         find_leaks(ds, part="train")

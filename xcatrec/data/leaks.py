@@ -163,7 +163,8 @@ class LeakReport:
         test_users: Users with a row in the held-out part.
         affected_test_users: Those with at least one leaked row.
         identical: Leaked rows whose buyer sets are identical (Jaccard 1).
-        item_pairs: Cross-listed item pairs found from known rows (:func:`cross_listed_pairs`).
+        item_pairs: Cross-listed item pairs found from known rows (:func:`cross_listed_pairs` with
+            ``min_support=2``: pairs of items bought by one user alone coincide trivially and are not counted).
         twin_rows: Distinct (user, source item) twins; what :func:`remove_leaks` drops for this part.
     """
 
@@ -219,7 +220,8 @@ def find_leaks(dataset: CrossDomainDataset, *, threshold: float = DEFAULT_THRESH
                       target=str(info.get("target", dataset.target.name)), split=dataset.split, part=part,
                       threshold=threshold, rows=rows, test_users=len(np.unique(users)),
                       affected_test_users=int(rows["user"].nunique()), identical=int(rows["identical"].sum()),
-                      item_pairs=len(cross_listed_pairs(dataset, threshold=threshold)), twin_rows=twin_rows)
+                      item_pairs=len(cross_listed_pairs(dataset, threshold=threshold, min_support=2)),
+                      twin_rows=twin_rows)
 
 
 def remove_leaks(dataset: CrossDomainDataset, *, threshold: float = DEFAULT_THRESHOLD,

@@ -17,10 +17,12 @@ def dataset_stats(ds: CrossDomainDataset) -> pd.DataFrame:
     size), ``train``, ``valid``, ``test`` (rows), ``density`` (distinct user-item pairs over
     ``users * items``), ``overlap_users`` (users with history in both domains, the same in both rows),
     ``cold_users`` (target users whose history is hidden by a cold-start split) and ``cross_listed``
-    (item pairs whose known buyer sets have a Jaccard of at least 0.8, probably one product listed in
-    both categories, see :func:`xcatrec.data.leaks.cross_listed_pairs`; the same in both rows).
+    (item pairs bought by at least two of the same users whose known buyer sets have a Jaccard of at
+    least 0.8, probably one product listed in both categories, see
+    :func:`xcatrec.data.leaks.cross_listed_pairs`; the same in both rows). Pairs of items bought by one
+    user alone are not counted: they coincide trivially and say nothing about the products.
     """
-    cross_listed = len(cross_listed_pairs(ds, threshold=0.8))
+    cross_listed = len(cross_listed_pairs(ds, threshold=0.8, min_support=2))
     rows = []
     for role in ("source", "target"):
         dom = ds.domain(role)
