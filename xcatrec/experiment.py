@@ -88,7 +88,9 @@ def run_one(dataset: CrossDomainDataset, spec: RunSpec, seed: int, *, verbose: b
     Returns:
         ``(records, model)``: tidy metric records (see :func:`xcatrec.evaluation.records`) with the
         extra metrics ``fit_seconds`` (selection fit, or the whole search), ``refit_seconds``,
-        ``seconds_per_epoch`` (and ``peak_mb`` when measured), and the tested model. Every record
+        ``seconds_per_epoch``, ``selection_epochs`` and ``selection_best_epoch`` (epochs the selection
+        fit ran, and the one validation chose; the refit runs that many), ``peak_mb`` when measured,
+        and the tested model. Every record
         carries ``refit``, ``tuned`` (trials searched, 0 when none, ``"reused"`` with ``chosen``),
         ``options`` (the chosen config fields, JSON) and ``leaks`` (how cross-listed twins were handled).
     """
@@ -160,7 +162,8 @@ def run_one(dataset: CrossDomainDataset, spec: RunSpec, seed: int, *, verbose: b
         out += records(metrics, protocol=protocol, **base, **extra)
     final_report = model.report or report
     cost = {"fit_seconds": fit_seconds, "refit_seconds": refit_seconds,
-            "seconds_per_epoch": final_report.seconds_per_epoch if final_report else 0.0}
+            "seconds_per_epoch": final_report.seconds_per_epoch if final_report else 0.0,
+            "selection_epochs": report.epochs if report else 0, "selection_best_epoch": report.best_epoch if report else 0}
     if search is not None:
         cost.update(tune_trials=search.n_trials, tune_seconds=search.seconds)
     if peak_mb is not None:
