@@ -90,3 +90,19 @@ def test_resume_reuses_the_search_instead_of_running_it_again(tmp_path, finished
     redo = after[(after.method == "itemknn") & (after.seed == 1) & (after.metric == "fit_seconds")]
     assert list(redo["tuned"]) == ["reused"]
     assert len(after[after.protocol == "tuning"]) == 3  # no second search
+
+
+@pytest.mark.parametrize("options", [{"epochs": 1.5}, {"epochs": "abc"}, {"dim": None}, {"learning_rate": "fast"}])
+def test_bench_option_values_are_checked_against_their_field_types(tmp_path, options):
+    config = {**CONFIG, "methods": {"bpr-mf": options}}
+    config["scenarios"] = [{**CONFIG["scenarios"][0], "methods": ["bpr-mf"], "target_only": "bpr-mf"}]
+    with pytest.raises(ConfigError):
+        load_config(write(tmp_path, config))
+
+
+def test_cli_tune_zero_is_one_clear_error(capsys):
+    from xcatrec.cli import main
+
+    assert main(["evaluate", "--dataset", "synthetic", "--method", "popularity", "--tune", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "fix:" in err and "Traceback" not in err

@@ -321,7 +321,10 @@ def _resolved_options(method: str, options: dict[str, Any], where: str) -> dict[
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise ConfigError(f"Unknown option(s) {unknown} in {where}.", f"Use one of {names}.")
-    try:
+    from xcatrec.method_options import parse_options
+
+    try:  # each value against its field's type, as the command line checks --option
+        options = parse_options(method, [f"{k}={json.dumps(v)}" for k, v in options.items()])
         resolved = asdict(cls(**options))
     except ConfigError as err:
         raise ConfigError(f"{where}: {err.problem}", err.fix) from None
