@@ -904,14 +904,10 @@ def compare_best(records: pd.DataFrame | list[dict], scenario: str, challengers,
     rows = records.to_dict("records") if isinstance(records, pd.DataFrame) else list(records)
     frame = per_user_frame([r for r in rows if r.get("kind") == "per-user" and r.get("scenario") == scenario
                             and r.get("protocol") == "full"])
+    from xcatrec.evaluation.stats import pick_best
+
     means = frame.groupby(["method", "seed"])["ndcg@10"].mean().groupby("method").mean()
-    pick = {}
-    for role, names in (("challenger", challengers), ("reference", references)):
-        present = means.reindex([n for n in names if n in means.index])
-        if present.empty:
-            raise ConfigError(f"None of the {role} methods {list(names)} ran in scenario {scenario!r}.",
-                              f"Use methods from {sorted(means.index)}.")
-        pick[role] = str(present.idxmax())
+    pick = pick_best(means, challengers, references, missing=f"ran in scenario {scenario!r}")
     result = compare_runs(frame, pick["challenger"], pick["reference"], metric="ndcg@10")
     return {**pick, "result": result, "verdict": verdict(result, threshold=VERDICT_THRESHOLD),
             "sentence": describe(result, pick["challenger"], pick["reference"], threshold=VERDICT_THRESHOLD,

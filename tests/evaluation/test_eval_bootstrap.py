@@ -252,3 +252,23 @@ def test_compare_runs_missing_users_error_or_drop():
     with pytest.warns(UserWarning, match="left out"):
         res = compare_runs(gone, "cmf", "pop", on_missing="drop")
     assert res.n_users == 1195
+
+
+def test_compare_users_joins_per_user_tables_and_gives_the_verdict_word():
+    import pandas as pd
+
+    from xcatrec.evaluation.bootstrap import compare_users
+
+    rng = np.random.default_rng(0)
+    users = np.arange(2000)
+    base = rng.random(2000)
+    a = pd.DataFrame({"user": users, "ndcg@10": base + 0.5})
+    b = pd.DataFrame({"user": users[::-1], "ndcg@10": base[::-1]})  # other order: joined on user
+    result, word = compare_users(a, b, "ndcg@10")
+    assert word == "beats" and result.ci_low > 0
+    assert compare_users(b, a, "ndcg@10")[1] == "falls below"
+    assert compare_users(a, a, "ndcg@10")[1] == "is level with"
+    errors_low, errors_high = base, base + 1.0  # lower is better: the first has smaller errors
+    assert compare_users(errors_low, errors_high, lower_is_better=True)[1] == "beats"
+    with pytest.raises(ConfigError):
+        compare_users(a, b, "hr@10")

@@ -25,7 +25,7 @@ import pandas as pd
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.evaluation.stats import LABELS, _split_metric
 
-__all__ = ["BootstrapResult", "paired_bootstrap", "verdict", "describe", "compare_runs", "per_user_records",
+__all__ = ["BootstrapResult", "paired_bootstrap", "verdict", "describe", "compare_runs", "compare_users", "per_user_records",
            "per_user_frame", "VERDICTS"]
 
 #: The four verdict phrases, as they read between two method names.
@@ -449,3 +449,25 @@ def compare_runs(per_user: pd.DataFrame, challenger: str, reference: str, *, met
     return paired_bootstrap({s: g["c"].to_numpy() for s, g in seeds.items()},
                             {s: g["r"].to_numpy() for s, g in seeds.items()},
                             n_boot=n_boot, seed=seed, relative=relative, level=level)
+
+
+def compare_users(challenger, reference, metric: str | None = None, *, threshold: float = 0.02,
+                  lower_is_better: bool = False, n_boot: int = 2000, seed: int = 0) -> tuple[BootstrapResult, str]:
+    """Two methods of one run (one seed), user by user: the bootstrap result and its verdict word.
+
+    The book's single-seed comparisons use this, so their words come from :func:`verdict` like the
+    benchmark's. ``challenger`` and ``reference`` are per-user tables of
+    ``evaluate(..., per_user=True)`` (joined on ``user``; ``metric`` names the column) or aligned
+    1-D arrays (e.g. per-user squared errors, with ``lower_is_better=True``).
+    """
+    if isinstance(challenger, pd.DataFrame) or isinstance(reference, pd.DataFrame):
+        if metric is None or any(metric not in getattr(t, "columns", ()) for t in (challenger, reference)):
+            raise ConfigError(f"Metric {metric!r} is not a column of both per-user tables.",
+                              "Pass metric='ndcg@10', for example.")
+        joined = challenger[["user", metric]].merge(reference[["user", metric]], on="user", suffixes=("_c", "_r"))
+        if joined.empty:
+            raise DataError("The two per-user tables share no user.", "Evaluate both models on the same users.")
+        challenger, reference = joined[f"{metric}_c"].to_numpy(), joined[f"{metric}_r"].to_numpy()
+    result = paired_bootstrap(np.asarray(challenger, dtype=np.float64), np.asarray(reference, dtype=np.float64),
+                              n_boot=n_boot, seed=seed)
+    return result, verdict(result, threshold=threshold, lower_is_better=lower_is_better)

@@ -151,13 +151,8 @@ def best_versus(records_or_df, challengers: Sequence[str], references: Sequence[
         keep &= df["k"] == k
     df = df[keep]
     means = df.groupby("method")["value"].mean()
-    pick = {}
-    for role, names in (("challenger", challengers), ("reference", references)):
-        present = means.reindex([n for n in names if n in means.index])
-        if present.empty:
-            raise ConfigError(f"None of the {role} methods {list(names)} has {protocol} {metric} results.",
-                              f"Use methods from {sorted(map(str, means.index))}.")
-        pick[role] = present.idxmin() if lower_is_better else present.idxmax()
+    pick = pick_best(means, challengers, references, lower_is_better=lower_is_better,
+                     missing=f"has {protocol} {metric} results")
     row = summarize(df, baseline=pick["reference"], by=[]).set_index("method").loc[pick["challenger"]]
     sign = -1.0 if lower_is_better else 1.0
     rel, p = sign * float(row["rel_delta"]), float(row["p_value"])
@@ -165,6 +160,23 @@ def best_versus(records_or_df, challengers: Sequence[str], references: Sequence[
             "reference": pick["reference"], "reference_mean": float(means[pick["reference"]]),
             "rel_delta": rel, "p_value": p, "n_seeds": int(row["n_seeds"]),
             "wins": bool(rel > 0 and p < alpha)}
+
+
+def pick_best(means: pd.Series, challengers: Sequence[str], references: Sequence[str], *,
+              lower_is_better: bool = False, missing: str = "has results") -> dict[str, str]:
+    """The best challenger and the best reference by their mean (``means``: method -> mean).
+
+    Raises:
+        ConfigError: no method of a group is in ``means`` (the message ends with ``missing``).
+    """
+    pick = {}
+    for role, names in (("challenger", challengers), ("reference", references)):
+        present = means.reindex([n for n in names if n in means.index])
+        if present.empty:
+            raise ConfigError(f"None of the {role} methods {list(names)} {missing}.",
+                              f"Use methods from {sorted(map(str, means.index))}.")
+        pick[role] = str(present.idxmin() if lower_is_better else present.idxmax())
+    return pick
 
 
 class PairedTest(NamedTuple):
