@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.conftest import make_tiny_dataset
+from tests.conftest import RandomScores, make_tiny_dataset
 from xcatrec.data.types import CrossDomainDataset, Domain, Interactions, Vocab
 from xcatrec.errors import ConfigError, DataError, UnknownIdError
 from xcatrec.evaluation import PROTOCOLS, UserRanks, evaluate, evaluate_ratings, ranking_metrics, tie_aware_ranks
@@ -190,7 +190,7 @@ def test_unknown_protocol_and_part():
         evaluate(model, ds, part="train")
     with pytest.raises(ConfigError, match="batch_size"):
         evaluate(model, ds, batch_size=0)
-    assert list(PROTOCOLS) == ["full", "sampled-99", "sampled-999"]
+    assert list(PROTOCOLS) == ["full", "sampled-99", "sampled-999", "disencdr-replica"]
 
 
 def test_nan_scores_raise():
@@ -304,3 +304,20 @@ def test_random_model_on_amazon_clothing(shared_data_dir):
     # chance HR@10 among 1000 candidates is 0.01 (standard error ~0.0009 over ~12.5k users)
     assert n > 12000 and abs(sampled["hr@10"] - 0.01) < 0.004
     assert full["hr@10"] < 0.003
+
+
+def test_the_replica_protocol_samples_999_negatives_with_replacement(tiny_dataset, monkeypatch):
+    import xcatrec.evaluation.protocols as protocols
+
+    seen = []
+    real = protocols.sample_negatives
+
+    def spy(users, forbidden, n, seed=0, *, replace=False):
+        seen.append((n, replace))
+        return real(users, forbidden, n, seed, replace=replace)
+
+    monkeypatch.setattr(protocols, "sample_negatives", spy)
+    model = RandomScores(tiny_dataset.target.n_items, seed=0)
+    evaluate(model, tiny_dataset, protocol="disencdr-replica")
+    evaluate(model, tiny_dataset, protocol="sampled-999")
+    assert seen[0] == (999, True) and seen[-1] == (999, False)
