@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.conftest import RandomScores, make_tiny_dataset
+from tests.conftest import make_tiny_dataset
 from xcatrec.data.types import CrossDomainDataset, Domain, Interactions, Vocab
 from xcatrec.errors import ConfigError, DataError, UnknownIdError
 from xcatrec.evaluation import PROTOCOLS, UserRanks, evaluate, evaluate_ratings, ranking_metrics, tie_aware_ranks
@@ -317,7 +317,10 @@ def test_the_replica_protocol_samples_999_negatives_with_replacement(tiny_datase
         return real(users, forbidden, n, seed, replace=replace)
 
     monkeypatch.setattr(protocols, "sample_negatives", spy)
-    model = RandomScores(tiny_dataset.target.n_items, seed=0)
+    from xcatrec.models import make_model
+
+    model = make_model("popularity", tiny_dataset.sizes)
+    model.fit(tiny_dataset)
     evaluate(model, tiny_dataset, protocol="disencdr-replica")
     evaluate(model, tiny_dataset, protocol="sampled-999")
     assert seen[0] == (999, True) and seen[-1] == (999, False)
