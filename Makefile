@@ -49,7 +49,7 @@ test: setup
 	$(MAKE) book-strict
 
 lab: setup
-	$(BIN)/jupyter lab chapters/
+	$(BIN)/jupyter lab chapters/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)  # containers often run as root
 
 outputs: setup
 	$(BIN)/python -m xcatrec.book chapters/*.ipynb
