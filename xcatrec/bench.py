@@ -908,7 +908,9 @@ def compare_best(records: pd.DataFrame | list[dict], scenario: str, challengers,
 
     means = frame.groupby(["method", "seed"])["ndcg@10"].mean().groupby("method").mean()
     pick = pick_best(means, challengers, references, missing=f"ran in scenario {scenario!r}")
-    result = compare_runs(frame, pick["challenger"], pick["reference"], metric="ndcg@10")
+    with warnings.catch_warnings():  # only the seeds both ran are compared (describe() says how many)
+        warnings.simplefilter("ignore", UserWarning)
+        result = compare_runs(frame, pick["challenger"], pick["reference"], metric="ndcg@10", on_missing="drop")
     return {**pick, "result": result, "verdict": verdict(result, threshold=VERDICT_THRESHOLD),
             "sentence": describe(result, pick["challenger"], pick["reference"], threshold=VERDICT_THRESHOLD,
                                  metric_name=metric_name)}
