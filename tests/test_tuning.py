@@ -161,3 +161,9 @@ def test_replica_protocol_is_labelled_optimistic_and_selects_on_test():
     replica = [r for r in records if r["protocol"] == "disencdr-replica"]
     assert replica and all(r.get("optimistic") for r in replica)
     assert not any(r.get("optimistic") for r in records if r["protocol"] == "full")
+
+
+def test_options_given_are_fixed_and_not_searched():
+    result, model = tune("itemknn", make_tiny_dataset(n_users=80), trials=3, options={"k": 7, "weighting": "bm25"})
+    assert all(set(t["params"]) == {"shrink", "alpha"} for t in result.trials)
+    assert result.options["k"] == 7 and model.config.k == 7 and model.config.weighting == "bm25"

@@ -8,7 +8,7 @@ The command line lists these names in its help and its argument checks; importin
 from __future__ import annotations
 
 #: Methods that learn from the target category alone (the references a transfer method must beat).
-TARGET_ONLY: tuple[str, ...] = ("popularity", "item-mean", "bpr-mf", "itemknn")
+TARGET_ONLY: tuple[str, ...] = ("popularity", "item-mean", "bpr-mf", "itemknn", "ease")
 #: Methods that use the source category.
 TRANSFER: tuple[str, ...] = ("source-only", "cross-itemknn", "finetune", "shared-bottom", "cmf", "emcdr",
                              "ptupcdr", "conet", "dann")

@@ -4,7 +4,8 @@ Every method declares what may be tuned (``search_space`` on its class, see
 :mod:`xcatrec.models.search`). :func:`tune` gives a method ``trials`` fits on the target training
 rows, each scored on the target validation split (full-ranking NDCG@10 of a fixed subset of
 validation users, or RMSE for rating data), and keeps the best. Test is never read. The first trial
-is always the method's defaults, so a search can only match or improve on them on validation.
+is always the method's defaults, so a search can only match or improve on them on validation. Fields
+given as options stay fixed and are not searched.
 
 Optuna (Akiba et al., KDD 2019) is the search library: well kept, seedable, and its TPE sampler
 handles the mixed integer / log-scale / categorical spaces declared here. A budget is counted in
@@ -96,8 +97,8 @@ def tune(method: str, dataset: CrossDomainDataset, *, trials: int, options: dict
         method: A registered method name.
         dataset: A data set with a target validation split (see :func:`xcatrec.data.carve_validation`).
         trials: The budget, in fits.
-        options: Fixed config fields; searched fields override them (except in the first trial, which
-            starts from them where they lie inside the space).
+        options: Fixed config fields: a field given here is not searched, even when the method's space
+            names it (e.g. EASE's ``max_items``, to bound its memory).
         seed: Seed of the models and of the sampler.
         valid_users: Validation users scored per trial (a fixed random subset; 0 = all).
         ratings: Select on RMSE of the validation ratings instead of ranking NDCG@10.
@@ -122,7 +123,7 @@ def tune(method: str, dataset: CrossDomainDataset, *, trials: int, options: dict
         raise ConfigError(f"Unknown method {method!r}.", f"Use one of {sorted(METHODS)}.")
     cls = METHODS[method]
     options = dict(options or {})
-    space = {k: v for k, v in cls.search_space.items()}
+    space = {k: v for k, v in cls.search_space.items() if k not in options}  # given options stay fixed
     check_space(space, cls.config_class)
     users = validation_users(dataset, max_users=valid_users, seed=seed)
     if len(users) == 0:

@@ -17,6 +17,7 @@ from xcatrec.models.cmf import CMF, CMFConfig
 from xcatrec.models.conet import CoNet, CoNetConfig
 from xcatrec.models.cross_itemknn import CrossItemKNN, CrossItemKNNConfig, SourceOnlyKNN
 from xcatrec.models.dann import DANN, DANNConfig
+from xcatrec.models.ease import EASE, EASEConfig
 from xcatrec.models.emcdr import EMCDR, EMCDRConfig
 from xcatrec.models.finetune import Finetune, FinetuneConfig
 from xcatrec.models.item_mean import ItemMean, ItemMeanConfig
@@ -31,6 +32,7 @@ METHODS: dict[str, type[Recommender]] = {
     "popularity": Popularity,
     "bpr-mf": BPRMF,
     "itemknn": ItemKNN,
+    "ease": EASE,
     "cross-itemknn": CrossItemKNN,
     "source-only": SourceOnlyKNN,
     "seed-cnn": SeedCNN,
@@ -72,4 +74,4 @@ __all__ = ["METHODS", "TARGET_ONLY", "TRANSFER", "LEARNED_TRANSFER", "make_model
            "CrossItemKNN", "CrossItemKNNConfig", "SourceOnlyKNN", "SeedCNN", "SeedCNNConfig",
            "Finetune", "FinetuneConfig", "SharedBottom", "SharedBottomConfig", "CMF", "CMFConfig", "EMCDR",
            "EMCDRConfig", "PTUPCDR", "PTUPCDRConfig", "CoNet", "CoNetConfig", "DANN", "DANNConfig", "ItemMean",
-           "ItemMeanConfig"]
+           "ItemMeanConfig", "EASE", "EASEConfig"]
