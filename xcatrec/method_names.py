@@ -9,10 +9,12 @@ from __future__ import annotations
 
 #: Methods that learn from the target category alone (the references a transfer method must beat).
 TARGET_ONLY: tuple[str, ...] = ("popularity", "item-mean", "bpr-mf", "itemknn", "ease")
+#: Reference methods from other libraries, run as they are (labelled external peers in every table).
+PEERS: tuple[str, ...] = ("implicit-ials",)
 #: Methods that use the source category.
 TRANSFER: tuple[str, ...] = ("source-only", "cross-itemknn", "finetune", "shared-bottom", "cmf", "emcdr",
                              "ptupcdr", "conet", "dann")
 #: Transfer methods with trained parameters.
 LEARNED_TRANSFER: tuple[str, ...] = ("finetune", "shared-bottom", "cmf", "emcdr", "ptupcdr", "conet", "dann")
 #: Every method name: the groups above and the original article's item classifier.
-METHOD_NAMES: tuple[str, ...] = tuple(sorted(TARGET_ONLY + TRANSFER + ("seed-cnn",)))
+METHOD_NAMES: tuple[str, ...] = tuple(sorted(TARGET_ONLY + PEERS + TRANSFER + ("seed-cnn",)))

@@ -18,6 +18,7 @@ from xcatrec.models.conet import CoNet, CoNetConfig
 from xcatrec.models.cross_itemknn import CrossItemKNN, CrossItemKNNConfig, SourceOnlyKNN
 from xcatrec.models.dann import DANN, DANNConfig
 from xcatrec.models.ease import EASE, EASEConfig
+from xcatrec.models.implicit_als import ImplicitALS, ImplicitALSConfig
 from xcatrec.models.emcdr import EMCDR, EMCDRConfig
 from xcatrec.models.finetune import Finetune, FinetuneConfig
 from xcatrec.models.item_mean import ItemMean, ItemMeanConfig
@@ -33,6 +34,7 @@ METHODS: dict[str, type[Recommender]] = {
     "bpr-mf": BPRMF,
     "itemknn": ItemKNN,
     "ease": EASE,
+    "implicit-ials": ImplicitALS,
     "cross-itemknn": CrossItemKNN,
     "source-only": SourceOnlyKNN,
     "seed-cnn": SeedCNN,
@@ -46,7 +48,7 @@ METHODS: dict[str, type[Recommender]] = {
     "item-mean": ItemMean,
 }
 
-from xcatrec.method_names import LEARNED_TRANSFER, TARGET_ONLY, TRANSFER  # noqa: E402  (re-exported)
+from xcatrec.method_names import LEARNED_TRANSFER, PEERS, TARGET_ONLY, TRANSFER  # noqa: E402  (re-exported)
 
 def make_model(method: str, sizes: DatasetSizes, **options: Any) -> Recommender:
     """Build the method named ``method`` for a data set of ``sizes``, with config fields ``options``.
@@ -74,4 +76,4 @@ __all__ = ["METHODS", "TARGET_ONLY", "TRANSFER", "LEARNED_TRANSFER", "make_model
            "CrossItemKNN", "CrossItemKNNConfig", "SourceOnlyKNN", "SeedCNN", "SeedCNNConfig",
            "Finetune", "FinetuneConfig", "SharedBottom", "SharedBottomConfig", "CMF", "CMFConfig", "EMCDR",
            "EMCDRConfig", "PTUPCDR", "PTUPCDRConfig", "CoNet", "CoNetConfig", "DANN", "DANNConfig", "ItemMean",
-           "ItemMeanConfig", "EASE", "EASEConfig"]
+           "ItemMeanConfig", "EASE", "EASEConfig", "ImplicitALS", "ImplicitALSConfig"]

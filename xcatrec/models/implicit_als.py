@@ -1,0 +1,101 @@
+"""The external peer: implicit alternating least squares from the ``implicit`` library, wrapped as is.
+
+Paper: Hu, Koren and Volinsky, "Collaborative Filtering for Implicit Feedback Datasets", ICDM 2008;
+tuned as in Rendle, Krichene, Zhang and Koren, "Revisiting the Performance of iALS on Item
+Recommendation Benchmarks", RecSys 2022. The ``implicit`` library (Frederickson) is what a
+practitioner would reach for first, so the benchmark runs it next to xcatrec's own methods, labelled
+``implicit-ials``: every table then shows where xcatrec stands against the library people already use.
+Nothing of the library's training is changed here; xcatrec only feeds it the target training matrix
+(binary, one confidence weight ``alpha`` per interaction) and scores with its factors. It runs on one
+thread (``num_threads=1``), like every method in this book's benchmarks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from xcatrec.data.types import CrossDomainDataset
+from xcatrec.errors import ConfigError, DataError
+from xcatrec.models.base import FitReport, ModelConfig, Phase, Recommender
+from xcatrec.models.search import Choice, Float, Int
+
+
+@dataclass(frozen=True)
+class ImplicitALSConfig(ModelConfig):
+    """Hyper-parameters passed to ``implicit.cpu.als.AlternatingLeastSquares``.
+
+    Args:
+        factors: Dimension of the user and item factors.
+        regularization: L2 penalty of the factors.
+        alpha: Confidence weight of an observed interaction (the library's ``alpha``).
+        iterations: Alternating sweeps.
+    """
+
+    factors: int = 64
+    regularization: float = 0.01
+    alpha: float = 1.0
+    iterations: int = 15
+
+    def __post_init__(self) -> None:
+        for name in ("factors", "iterations"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}.", f"Use {name}=15, for example.")
+        for name in ("regularization", "alpha"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise ConfigError(f"{name} must be a positive finite number, got {value!r}.",
+                                  f"Use {name}={getattr(type(self), name)}, for example.")
+
+
+class ImplicitALS(Recommender):
+    """``implicit``'s iALS on the target domain alone (the external peer; see the module docstring)."""
+
+    name: ClassVar[str] = "implicit-ials"
+    config_class: ClassVar[type[ModelConfig]] = ImplicitALSConfig
+    phases: ClassVar[tuple[Phase, ...]] = (Phase("als", "target"),)
+    search_space = {"factors": Choice((32, 64, 128)), "regularization": Float(1e-3, 10.0, log=True),
+                    "alpha": Float(0.1, 50.0, log=True), "iterations": Int(5, 30)}
+
+    def __init__(self, sizes, config: ImplicitALSConfig | None = None) -> None:
+        super().__init__(sizes, config)
+        self.user_factors: np.ndarray | None = None
+        self.item_factors: np.ndarray | None = None
+
+    def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        cfg: ImplicitALSConfig = self.config
+        tic = time.perf_counter()
+        model = AlternatingLeastSquares(factors=cfg.factors, regularization=cfg.regularization, alpha=cfg.alpha,
+                                        iterations=cfg.iterations, random_state=cfg.seed, num_threads=1,
+                                        calculate_training_loss=False)
+        model.fit(dataset.matrix("target", "train").astype(np.float32), show_progress=verbose)
+        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+        seconds = time.perf_counter() - tic
+        return FitReport(epochs=cfg.iterations, seconds=seconds, seconds_per_epoch=seconds / cfg.iterations,
+                         best_epoch=cfg.iterations)
+
+    def _score_users(self, users: np.ndarray) -> np.ndarray:
+        if self.user_factors is None:
+            raise ConfigError("The implicit-ials model has not been trained.", "Call model.fit(dataset) first.")
+        return self.user_factors[users] @ self.item_factors.T
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        if self.user_factors is None:
+            raise ConfigError("The implicit-ials model has not been trained.", "Call model.fit(dataset) first.")
+        return {"user_factors": self.user_factors, "item_factors": self.item_factors}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        users, items = state.get("user_factors"), state.get("item_factors")
+        if (users is None or items is None or users.shape[0] != self.sizes.n_users
+                or items.shape[0] != self.sizes.n_target_items or users.shape[1] != items.shape[1]):
+            raise DataError("The saved implicit-ials factors are missing or do not fit this model's sizes.",
+                            "Load a folder written by save() of an implicit-ials model of the same data set.")
+        self.user_factors = np.asarray(users, np.float32)
+        self.item_factors = np.asarray(items, np.float32)
