@@ -106,3 +106,14 @@ def test_cli_tune_zero_is_one_clear_error(capsys):
     assert main(["evaluate", "--dataset", "synthetic", "--method", "popularity", "--tune", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "fix:" in err and "Traceback" not in err
+
+
+def test_a_rating_scenario_is_summarised():
+    from xcatrec.bench import summarize_bench
+
+    base = {"dataset": "d", "source": "s", "target": "t", "split": "cold-start", "scenario": "r", "k": None}
+    records = [{**base, "method": m, "seed": seed, "protocol": "ratings", "metric": metric, "value": v + seed / 100}
+               for m, v in (("item-mean", 0.83), ("cmf", 0.82)) for seed in (0, 1) for metric in ("rmse", "mae")]
+    config = {"ks": [10], "scenarios": [{"name": "r", "target_only": "item-mean"}]}
+    summary = summarize_bench(records, config)  # every k is None here
+    assert set(summary["metric"]) == {"rmse", "mae"} and len(summary) == 4

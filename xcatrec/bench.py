@@ -454,7 +454,7 @@ def summarize_bench(records: list[dict], config: dict[str, Any]) -> pd.DataFrame
         rows = frame[frame["scenario"] == scenario["name"]] if len(frame) else frame
         if rows.empty:
             continue
-        quality = rows[rows["protocol"] != "cost"].dropna(axis=1, how="all")
+        quality = rows[rows["protocol"] != "cost"]
         cost = rows[rows["protocol"] == "cost"].pivot_table(index="method", columns="metric", values="value",
                                                             aggfunc="median")
         methods = set(quality["method"])
