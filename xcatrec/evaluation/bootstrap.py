@@ -308,8 +308,9 @@ def per_user_records(per_user_df: pd.DataFrame, metrics: str | Sequence[str] = "
             :func:`~xcatrec.evaluation.stats.records`; missing standard labels are ``None``).
 
     Returns:
-        ``[{**labels, "metric": "ndcg", "k": 10, "kind": "per-user", "n_users": N, "users": [...],
-        "nonzero": [[position, value], ...]}]``: ``users`` are all evaluated user indices, sorted, and
+        One dict per metric: the labels, ``metric`` (e.g. ``"ndcg"``), ``k`` (``10``), ``kind``
+        (``"per-user"``), ``n_users``, ``users`` and ``nonzero`` (``[[position, value], ...]``):
+        ``users`` are all evaluated user indices, sorted, and
         ``nonzero`` the positions in ``users`` whose value is not 0, with the value rounded to 6
         significant digits (``None`` for NaN). :func:`per_user_frame` reads them back.
     """
