@@ -7,7 +7,7 @@ NDCG@10 on the published test rows, next to popularity.
 
 Usage::
 
-    XCATREC_DATA=/work/shared/data python benchmarks/bpr_epoch.py [--timing] [epochs=5] [dim=64] ...
+    XCATREC_DATA=/path/to/data python benchmarks/bpr_epoch.py [--timing] [epochs=5] [dim=64] ...
 
 ``--timing`` trains on all training rows without validation and reports only seconds per epoch.
 """

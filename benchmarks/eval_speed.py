@@ -4,7 +4,7 @@ A 64-dimensional embedding dot-product model with random weights is enough to me
 code itself: scoring all ~51.9k Clothing items for the ~12.5k test users, excluding training items,
 and computing tie-aware ranks and metrics. Run it as a script:
 
-    XCATREC_DATA=/work/shared/data .venv/bin/python benchmarks/eval_speed.py [--repeats 3] [--batch-size 1024]
+    XCATREC_DATA=/path/to/data .venv/bin/python benchmarks/eval_speed.py [--repeats 3] [--batch-size 1024]
 
 It reads the published DisenCDR files directly (``cloth_electronic`` = Clothing as the target) and
 prints the median wall-clock time of ``evaluate(..., protocol="full")`` over the repeats, next to the

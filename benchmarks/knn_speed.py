@@ -10,7 +10,7 @@ rows are never read).
 
 Usage::
 
-    XCATREC_DATA=/work/shared/data .venv/bin/python benchmarks/knn_speed.py [--repeats 3] [--quality]
+    XCATREC_DATA=/path/to/data .venv/bin/python benchmarks/knn_speed.py [--repeats 3] [--quality]
         [--set shrink=10 --set normalize=false ...]
 """
 
