@@ -23,7 +23,7 @@ import numpy as np
 
 from xcatrec.data.types import CrossDomainDataset, Domain, Interactions, Vocab
 from xcatrec.evaluation import evaluate
-from xcatrec.models.base import FitReport, Recommender
+from xcatrec.core.base import FitReport, Recommender
 
 
 class RandomDot(Recommender):

@@ -10,55 +10,25 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import numpy as np
 import pytest
 
-from xcatrec.data.types import CrossDomainDataset, Domain, Interactions, Vocab
+from xcatrec.data.types import CrossDomainDataset
+from xcatrec.testing import make_tiny_dataset, with_ratings  # noqa: F401  (re-exported to the tests)
 
 
-def make_tiny_dataset(n_users: int = 60, n_src: int = 40, n_tgt: int = 30, seed: int = 0,
-                      per_user: int = 6) -> CrossDomainDataset:
-    """Random but structured data: users in two taste groups prefer one half of each domain's items.
+def record_exports(request, cls) -> dict:
+    """Patch ``cls.export`` for the requesting fixture's scope so that the last array dict each phase
+    exported (after its training) is kept; returns that dict, phase name -> arrays."""
+    snapshots = {}
+    original = cls.export
 
-    Every user has ``per_user`` source items and ``per_user`` target items; one target item per user
-    goes to valid and one to test, so tests can check that models learn the group structure.
-    """
-    rng = np.random.default_rng(seed)
-    group = np.arange(n_users) % 2
+    def recording(self, phase, net):
+        state = original(self, phase, net)
+        snapshots[phase.name] = {k: v.copy() for k, v in state.items()}
+        return state
 
-    def draw(n_items: int) -> tuple[np.ndarray, np.ndarray]:
-        users, items = [], []
-        half = n_items // 2
-        for u in range(n_users):
-            lo = 0 if group[u] == 0 else half
-            chosen = rng.choice(np.arange(lo, lo + half), size=per_user, replace=False)
-            users += [u] * per_user
-            items += chosen.tolist()
-        return np.array(users), np.array(items)
-
-    su, si = draw(n_src)
-    tu, ti = draw(n_tgt)
-    # per user: last target row -> test, second last -> valid
-    pos = np.tile(np.arange(per_user), n_users)
-    test_m, valid_m = pos == per_user - 1, pos == per_user - 2
-    train_m = ~(test_m | valid_m)
-    tgt = Interactions(tu, ti)
-    source = Domain("source", Vocab.range(n_src, "item"), Interactions(su, si), Interactions.empty(),
-                    Interactions.empty())
-    target = Domain("target", Vocab.range(n_tgt, "item"), tgt.subset(train_m), tgt.subset(valid_m),
-                    tgt.subset(test_m))
-    return CrossDomainDataset("tiny", Vocab.range(n_users, "user"), source, target, "loo",
-                              info={"seed": seed})
-
-
-def with_ratings(ds: CrossDomainDataset, seed: int = 0) -> CrossDomainDataset:
-    """``ds`` with 1-5 ratings on every row: user ``u`` rates 2 + (u % 3), plus noise 0 or 1."""
-    rng = np.random.default_rng(seed)
-
-    def rate(rows: Interactions) -> Interactions:
-        return Interactions(rows.users, rows.items, (2 + rows.users % 3 + rng.integers(0, 2, len(rows))))
-
-    def domain(d: Domain) -> Domain:
-        return Domain(d.name, d.items, rate(d.train), rate(d.valid), rate(d.test))
-
-    return CrossDomainDataset(ds.name, ds.users, domain(ds.source), domain(ds.target), ds.split)
+    patch = pytest.MonkeyPatch()
+    patch.setattr(cls, "export", recording)
+    request.addfinalizer(patch.undo)
+    return snapshots
 
 
 class RandomScores:

@@ -9,8 +9,9 @@ import pytest
 import pandas as pd
 
 from xcatrec.bench import load_config, load_results, negative_transfer_flags, run_bench, scenario_table
+from xcatrec.bench_config import BenchConfig
 from xcatrec.errors import ConfigError
-from xcatrec.method_names import METHOD_NAMES, PEERS
+from xcatrec.names import METHOD_NAMES, PEERS
 from xcatrec.models import LEARNED_TRANSFER, METHODS, TARGET_ONLY, TRANSFER
 
 
@@ -36,14 +37,15 @@ def test_load_results_and_scenario_table(tiny_bench):
     assert set(table.index) == {"popularity", "itemknn", "cross-itemknn"}
     assert (table["n_seeds"] == 3).all() and (table["ci"] >= 0).all()
     assert table.loc["itemknn", "rel_vs_target_only"] == pytest.approx(0.0)
-    ndcg = records[(records.metric == "ndcg") & (records.protocol == "full") & (records.method == "popularity")]
+    ndcg = records[(records.kind == "test") & (records.metric == "ndcg") & (records.protocol == "full")
+                   & (records.method == "popularity")]
     assert table.loc["popularity", "mean"] == pytest.approx(ndcg["value"].mean())
 
 
 def test_every_run_is_also_scored_on_validation_and_flagged_against_target_only(tiny_bench):
     records, summary, _ = load_results(tiny_bench)
-    valid = records[(records.protocol == "valid") & (records.metric == "ndcg") & (records.k == 10)]
-    assert len(valid) == 9  # 3 methods x 3 seeds, never the test split
+    valid = records[(records.kind == "valid") & (records.metric == "ndcg") & (records.k == 10)]
+    assert len(valid) == 9 and set(valid.protocol) == {"full"}  # 3 methods x 3 seeds, never the test split
     base = valid[valid.method == "itemknn"].set_index("seed")["value"]
     cross = valid[valid.method == "cross-itemknn"].set_index("seed")["value"]
     table = scenario_table(summary, "tiny")
@@ -51,19 +53,35 @@ def test_every_run_is_also_scored_on_validation_and_flagged_against_target_only(
     assert table.loc["cross-itemknn", "neg_transfer_valid"] == int((cross < base).sum())
     assert pd.isna(table.loc["popularity", "valid_seeds"])  # only transfer methods are flagged
     assert "neg_valid" in (tiny_bench / "summary.md").read_text()
+    assert set(summary["protocol"]) == {"full"}  # the summary holds test results only
+
+
+def test_records_have_a_kind_and_old_records_get_it_from_their_protocol():
+    from xcatrec.experiment import quality_records, with_kind
+
+    old = [{"protocol": p, "metric": "m", "value": 1.0} for p in
+           ("full", "sampled-999", "ratings", "disencdr-replica", "valid", "valid-ratings", "cost", "tuning")]
+    assert [(r["kind"], r["protocol"]) for r in map(with_kind, old)] == [
+        ("test", "full"), ("test", "sampled-999"), ("test", "ratings"), ("test", "disencdr-replica"),
+        ("valid", "full"), ("valid", "ratings"), ("cost", None), ("tuning", None)]
+    per_user = {"protocol": "full", "kind": "per-user"}
+    assert with_kind(per_user) is per_user
+    assert [r["protocol"] for r in quality_records(old + [per_user])] == ["full", "sampled-999", "ratings",
+                                                                          "disencdr-replica"]
 
 
 def test_negative_transfer_flags_count_worse_seeds_in_the_metric_direction():
-    def rec(protocol, method, seed, metric, value, k=None):
-        return {"protocol": protocol, "method": method, "seed": seed, "metric": metric, "k": k, "value": value}
+    def rec(kind, protocol, method, seed, metric, value, k=None):
+        return {"kind": kind, "protocol": protocol, "method": method, "seed": seed, "metric": metric, "k": k,
+                "value": value}
 
-    ranking = pd.DataFrame([rec("valid", "itemknn", s, "ndcg", v, 10) for s, v in enumerate([0.2, 0.2, 0.2])]
-                           + [rec("valid", "cmf", s, "ndcg", v, 10) for s, v in enumerate([0.1, 0.3, 0.19])]
-                           + [rec("full", "cmf", s, "ndcg", 0.0, 10) for s in range(3)])
+    ranking = pd.DataFrame([rec("valid", "full", "itemknn", s, "ndcg", v, 10) for s, v in enumerate([0.2, 0.2, 0.2])]
+                           + [rec("valid", "full", "cmf", s, "ndcg", v, 10) for s, v in enumerate([0.1, 0.3, 0.19])]
+                           + [rec("test", "full", "cmf", s, "ndcg", 0.0, 10) for s in range(3)])
     flags = negative_transfer_flags(ranking, "itemknn", [10]).set_index("method")
     assert flags.loc["cmf"].to_dict() == {"neg_transfer_valid": 2, "valid_seeds": 3}
-    ratings = pd.DataFrame([rec("valid-ratings", "item-mean", s, "rmse", 1.0) for s in range(2)]
-                           + [rec("valid-ratings", "emcdr", s, "rmse", v) for s, v in enumerate([0.9, 1.1])])
+    ratings = pd.DataFrame([rec("valid", "ratings", "item-mean", s, "rmse", 1.0) for s in range(2)]
+                           + [rec("valid", "ratings", "emcdr", s, "rmse", v) for s, v in enumerate([0.9, 1.1])])
     flags = negative_transfer_flags(ratings, "item-mean", [10]).set_index("method")
     assert flags.loc["emcdr"].to_dict() == {"neg_transfer_valid": 1, "valid_seeds": 2}  # lower RMSE is better
     assert negative_transfer_flags(ranking, "bpr-mf", [10]).empty  # no target-only runs: nothing to flag
@@ -72,7 +90,7 @@ def test_negative_transfer_flags_count_worse_seeds_in_the_metric_direction():
 @pytest.mark.parametrize("bad", [-1, 2.5, "all", True])
 def test_bad_validate_users_is_a_clear_error(tmp_path, bad):
     path = tmp_path / "bench.json"
-    path.write_text(json.dumps({"methods": {}, "scenarios": [], "validate_users": bad}))
+    path.write_text(json.dumps({**TINY, "validate_users": bad}))
     with pytest.raises(ConfigError, match="validate_users"):
         load_config(path)
 
@@ -128,7 +146,7 @@ def _runs(out) -> list[tuple]:
     """(scenario, method, seed) of every finished run in ``out/records.json``, one entry per run."""
     records = json.loads((out / "records.json").read_text())
     return sorted({(r["scenario"], r["method"], r["seed"], r["run_key"]) for r in records
-                   if r["protocol"] == "cost"})
+                   if r["kind"] == "cost"})
 
 
 def _snapshot(folder) -> dict[str, bytes]:
@@ -218,7 +236,7 @@ def test_resume_reuses_only_runs_of_the_same_settings(tmp_path, capsys):
     code, err = _bench(capsys, _config(tmp_path, changed, "ks.json"), "--out-dir", out, "--resume")
     assert code == 0 and "0 runs of this config reused" in err and "config.ks [10] -> [5]" in err
     records = json.loads((out / "records.json").read_text())
-    assert {r["k"] for r in records if r["protocol"] == "full" and r["metric"] == "ndcg"} == {5}
+    assert {r["k"] for r in records if r["kind"] == "test" and r["metric"] == "ndcg"} == {5}
     aside = json.loads((out / "records-set-aside.json").read_text())
     assert len(_runs(out)) == 4 and len({r["run_key"] for r in aside}) == 6  # 2 + 4 runs set aside, none lost
 
@@ -243,7 +261,8 @@ def test_run_key_covers_every_setting_that_changes_a_run(monkeypatch):
     scenario = TINY["scenarios"][0]
 
     def key(config=TINY, scenario=scenario, method="itemknn", seed=0):
-        return run_key(run_settings(scenario, config, method, seed))
+        typed = BenchConfig.from_dict({**config, "scenarios": [scenario]})
+        return run_key(run_settings(typed.scenarios[0], typed, method, seed))
 
     base = key()
     same = [key(scenario={**scenario, "name": "renamed", "target_only": "popularity"}),
@@ -259,7 +278,8 @@ def test_run_key_covers_every_setting_that_changes_a_run(monkeypatch):
              key(scenario={**scenario, "split": "random"}),
              key(scenario={**scenario, "protocols": ["full", "sampled-99"]}),
              key(config={**TINY, "ks": [5]}), key(config={**TINY, "validate_users": None}),
-             key(config={**TINY, "some_key_added_later": True})]
+             key(config={**TINY, "refit": False}), key(config={**TINY, "leaks": "keep"}),
+             key(scenario={**scenario, "leaks": "keep"})]
     assert len({base, *other}) == len(other) + 1
     monkeypatch.setattr(xcatrec, "__version__", "9.9.9")
     assert key() != base
@@ -298,10 +318,10 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path, monk
 
     monkeypatch.setattr(bench.os, "replace", broken)
     with pytest.raises(OSError, match="disk full"):
-        bench._write(target, "new")
+        bench.write_atomic(target, "new")
     monkeypatch.undo()
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["records.json"]
-    bench._write(target, "new")
+    bench.write_atomic(target, "new")
     assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["records.json"]
 
 
@@ -323,7 +343,10 @@ BAD_CONFIGS = {
     "fractional cut-off": ({**TINY, "ks": [2.5]}, "'ks' must be"),
     "unknown protocol": ({**TINY, "scenarios": [_scenario(protocols=["sampled-5"])]},
                          "Unknown protocol(s) ['sampled-5']"),
-    "no name": ({**TINY, "scenarios": [_without(_scenario(), "name")]}, "Scenario 1 in"),
+    "no name": ({**TINY, "scenarios": [_without(_scenario(), "name")]}, "Scenario 1 has no name"),
+    "unknown top-level key": ({**TINY, "seed": [0]}, "Unknown key(s) ['seed'] in the config"),
+    "unknown scenario key": ({**TINY, "scenarios": [_scenario(protocol="full")]},
+                             "Unknown key(s) ['protocol'] in scenario 's'"),
     "no dataset": ({**TINY, "scenarios": [_without(_scenario(), "dataset")]}, "names no 'dataset'"),
     "unknown dataset": ({**TINY, "scenarios": [_scenario(dataset="nope")]}, "nope"),
     "duplicate names": ({**TINY, "scenarios": [_scenario(), _scenario()]}, "Two scenarios are named 's'"),
@@ -332,7 +355,7 @@ BAD_CONFIGS = {
     "unknown data option": ({**TINY, "scenarios": [_scenario(data={"nope": 1})]}, "nope"),
     "bad data value": ({**TINY, "scenarios": [_scenario(data={"rho": 2.0})]}, "rho"),
     "unknown method option": ({**TINY, "methods": {"popularity": {}, "itemknn": {"nope": 1}}},
-                              "Unknown option(s) ['nope']"),
+                              "Unknown option 'nope'"),
     "seed as an option": ({**TINY, "methods": {"popularity": {"seed": 3}, "itemknn": {}}}, "sets it from 'seeds'"),
     "target_only not run": ({**TINY, "scenarios": [_scenario(target_only="bpr-mf")]}, "target_only 'bpr-mf'"),
     "override of another method": ({**TINY, "scenarios": [_scenario(options={"bpr-mf": {"epochs": 1}})]},
@@ -392,3 +415,22 @@ def test_the_commit_is_the_packages_not_the_current_folders(tmp_path, monkeypatc
     (installed / "__init__.py").write_text("")
     monkeypatch.setattr(xcatrec, "__file__", str(installed / "__init__.py"))
     assert _git_commit() == "unknown"
+
+
+def test_an_unknown_key_is_refused_with_the_valid_ones(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(_config(tmp_path, {**TINY, "validate_user": 10}))
+    assert "validate_user" in err.value.problem and "bench.json" in err.value.problem
+    assert "'validate_users'" in err.value.fix and "'scenarios'" in err.value.fix
+
+
+def test_defaults_are_the_dataclass_fields_and_scenarios_inherit_methods_and_seeds(tmp_path):
+    config = load_config(_config(tmp_path, {"methods": {"popularity": {}, "itemknn": {}},
+                                            "scenarios": [{"name": "s", "dataset": "synthetic", "leaks": "keep"}]}))
+    assert (config.seeds, config.ks, config.validate_users, config.tune, config.tune_scope, config.refit,
+            config.leaks) == ((0, 1, 2), (10,), 3000, None, "first-seed", True, "remove")
+    scenario = config.scenario("s")
+    assert scenario.methods == ("popularity", "itemknn") and scenario.seeds == (0, 1, 2)
+    assert (scenario.beta, scenario.protocols, scenario.leaks, scenario.target_only) == (0.2, ("full",), "keep", None)
+    with pytest.raises(ConfigError, match="No scenario is named 'nope'"):
+        config.scenario("nope")

@@ -53,7 +53,7 @@ def _runs(out: Path) -> list[tuple]:
     """(scenario, method, seed) of every finished run in ``out/records.json``, once per run saved."""
     records = json.loads((out / "records.json").read_text())
     return sorted((r["scenario"], r["method"], r["seed"]) for r in records
-                  if r["protocol"] == "cost" and r["metric"] == "fit_seconds")
+                  if r["kind"] == "cost" and r["metric"] == "fit_seconds")
 
 
 def _wait_for(condition, process: subprocess.Popen, timeout: float = 180) -> None:

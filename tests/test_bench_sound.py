@@ -7,8 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from xcatrec.bench import (compare_best, load_config, load_results, protocol_settings, run_bench,
-                           searched_choices, verdict_table)
+from xcatrec.bench import compare_best, load_config, load_results, run_bench, searched_choices, verdict_table
 from xcatrec.errors import ConfigError
 
 CONFIG = {"seeds": [0, 1], "ks": [10], "tune": 2, "validate_users": 0,
@@ -31,9 +30,12 @@ def finished(tmp_path_factory):
     return out
 
 
-def test_protocol_settings_have_defaults_and_a_scenario_may_keep_the_leaks():
-    assert protocol_settings({}, {}) == {"tune": None, "tune_scope": "first-seed", "refit": True, "leaks": "remove"}
-    assert protocol_settings({"tune": 3}, {"leaks": "keep"})["leaks"] == "keep"
+def test_protocol_settings_have_defaults_and_a_scenario_may_keep_the_leaks(tmp_path):
+    plain = {k: v for k, v in CONFIG.items() if k not in ("tune", "validate_users")}
+    config = load_config(write(tmp_path, plain))
+    assert (config.tune, config.tune_scope, config.refit, config.leaks) == (None, "first-seed", True, "remove")
+    config = load_config(write(tmp_path, {**CONFIG, "scenarios": [{**CONFIG["scenarios"][0], "leaks": "keep"}]}))
+    assert (config.tune, config.leaks, config.scenarios[0].leaks) == (2, "remove", "keep")
 
 
 @pytest.mark.parametrize("bad", [{"tune": 0}, {"tune": 1.5}, {"tune_scope": "always"}, {"refit": "yes"},
@@ -48,12 +50,12 @@ def test_bad_protocol_settings_are_refused_before_anything_runs(tmp_path, bad):
 
 def test_every_run_is_searched_once_refit_and_stored_per_user(finished):
     records = json.loads((finished / "records.json").read_text())
-    cost = [r for r in records if r["protocol"] == "cost"]
+    cost = [r for r in records if r["kind"] == "cost"]
     tuned = {(r["method"], r["seed"]): r["tuned"] for r in cost}
     assert tuned[("itemknn", 0)] == 2 and tuned[("itemknn", 1)] == "reused"
     assert all(r["refit"] for r in cost) and {r["leaks"] for r in cost} == {"removed"}
     assert len([r for r in records if r.get("kind") == "per-user"]) == 6  # 3 methods x 2 seeds
-    assert len([r for r in records if r["protocol"] == "tuning"]) == 3
+    assert len([r for r in records if r["kind"] == "tuning"]) == 3
     chosen = searched_choices(records, "s")
     assert set(chosen) == {"popularity", "itemknn", "cross-itemknn"}
     assert chosen["itemknn"] == json.loads(next(r["options"] for r in cost if r["method"] == "itemknn"))
@@ -89,7 +91,7 @@ def test_resume_reuses_the_search_instead_of_running_it_again(tmp_path, finished
     after = pd.DataFrame(json.loads((out / "records.json").read_text()))
     redo = after[(after.method == "itemknn") & (after.seed == 1) & (after.metric == "fit_seconds")]
     assert list(redo["tuned"]) == ["reused"]
-    assert len(after[after.protocol == "tuning"]) == 3  # no second search
+    assert len(after[after.kind == "tuning"]) == 3  # no second search
 
 
 @pytest.mark.parametrize("options", [{"epochs": 1.5}, {"epochs": "abc"}, {"dim": None}, {"learning_rate": "fast"}])
@@ -110,10 +112,14 @@ def test_cli_tune_zero_is_one_clear_error(capsys):
 
 def test_a_rating_scenario_is_summarised():
     from xcatrec.bench import summarize_bench
+    from xcatrec.bench_config import BenchConfig
 
     base = {"dataset": "d", "source": "s", "target": "t", "split": "cold-start", "scenario": "r", "k": None}
-    records = [{**base, "method": m, "seed": seed, "protocol": "ratings", "metric": metric, "value": v + seed / 100}
+    records = [{**base, "method": m, "seed": seed, "kind": "test", "protocol": "ratings", "metric": metric,
+                "value": v + seed / 100}
                for m, v in (("item-mean", 0.83), ("cmf", 0.82)) for seed in (0, 1) for metric in ("rmse", "mae")]
-    config = {"ks": [10], "scenarios": [{"name": "r", "target_only": "item-mean"}]}
+    config = BenchConfig.from_dict({"methods": {"item-mean": {}, "cmf": {}}, "scenarios": [
+        {"name": "r", "dataset": "douban-book-music", "split": "cold-start", "protocols": ["ratings"],
+         "target_only": "item-mean"}]})
     summary = summarize_bench(records, config)  # every k is None here
     assert set(summary["metric"]) == {"rmse", "mae"} and len(summary) == 4

@@ -52,7 +52,7 @@ def test_evaluate_synthetic_writes_labelled_records(capsys, tmp_path):
     records = json.loads(out_file.read_text())
     keys = {"dataset", "source", "target", "split", "protocol", "method", "seed", "metric", "k", "value"}
     assert all(keys <= set(r) for r in records)
-    quality = [r for r in records if r["protocol"] != "cost" and r.get("kind") != "per-user"]
+    quality = [r for r in records if r["kind"] == "test"]
     per_user = [r for r in records if r.get("kind") == "per-user"]
     assert sorted(r["seed"] for r in per_user) == [0, 1]  # one per seed, for the paired bootstrap
     assert {r["refit"] for r in quality} == {True} and {r["leaks"] for r in quality} == {"removed"}
@@ -387,3 +387,14 @@ def test_a_cache_that_is_a_file_is_one_clear_line(capsys, tmp_path, monkeypatch)
     monkeypatch.setenv("XCATREC_CACHE", str(blocker))
     code, _, err = run(capsys, "data", "fetch", "--dataset", "amazon-elec-cloth")
     assert_clear_error(code, err, str(blocker), "not a folder", "XCATREC_CACHE")
+
+
+def test_split_and_protocol_choices_are_the_ones_the_library_accepts():
+    from xcatrec.cli import build_parser
+    from xcatrec.data import SPLITS
+    from xcatrec.evaluation import PROTOCOLS
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    choices = {a.dest: a.choices for a in commands["evaluate"]._actions}
+    assert tuple(choices["split"]) == SPLITS
+    assert set(choices["protocol"]) == set(PROTOCOLS) | {"ratings"}

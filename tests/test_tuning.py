@@ -7,20 +7,21 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import make_tiny_dataset
+from xcatrec.testing import make_tiny_dataset
 from xcatrec.data import merge_valid
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.experiment import RunSpec, quality_records, run_one, run_seeds
 from xcatrec.models import METHODS, make_model
-from xcatrec.models.base import validated_best_epoch
-from xcatrec.models.search import Choice, Float, Int, check_space
+from xcatrec.core.base import validated_best_epoch
+from xcatrec.core.search import Choice, Int, check_space
 from xcatrec.tuning import check_trials, tune
 
 
 def test_every_declared_space_names_real_config_fields():
     for name, cls in METHODS.items():
         check_space(cls.search_space, cls.config_class)  # raises on a typo
-        for field_name, (_, patience) in cls.refit_epochs.items():
+        model = cls(make_tiny_dataset().sizes)
+        for field_name, (_, patience) in model.refit_epochs.items():
             fields = cls.config_class.__dataclass_fields__
             assert field_name in fields and patience in fields, name
     assert METHODS["itemknn"].search_space and METHODS["bpr-mf"].search_space
@@ -135,9 +136,9 @@ def test_run_one_labels_records_with_the_protocol_choices():
     assert {r["refit"] for r in test} == {True} and {r["tuned"] for r in test} == {2}
     chosen = json.loads(test[0]["options"])
     assert set(chosen) >= {"k", "shrink", "alpha", "weighting"}
-    tuning = [r for r in records if r["protocol"] == "tuning"]
+    tuning = [r for r in records if r["kind"] == "tuning"]
     assert len(tuning) == 1 and len(tuning[0]["trials"]) == 2
-    cost = {r["metric"]: r["value"] for r in records if r["protocol"] == "cost"}
+    cost = {r["metric"]: r["value"] for r in records if r["kind"] == "cost"}
     assert cost["tune_trials"] == 2 and cost["tune_seconds"] > 0
     per_user = [r for r in records if r.get("kind") == "per-user"]
     assert len(per_user) == 1 and per_user[0]["n_users"] == len(np.unique(ds.target.test.users))

@@ -25,9 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from xcatrec.errors import ConfigError, XcatrecError
-
-SPLITS = ("published", "loo", "random", "temporal", "cold-start")
-PROTOCOLS = ("full", "sampled-99", "sampled-999", "ratings", "disencdr-replica")
+from xcatrec.names import METHOD_NAMES, PROTOCOL_NAMES, SPLITS
 
 
 #: ``--option seed=...`` is refused: the seed of a run is the command's own (--seeds / --seed).
@@ -35,19 +33,22 @@ _SEED_OPTION = ("--option seed is not accepted: the seed of each run comes from 
                 "seeds 0..N-1) or --seed S (recommend).", "Drop --option seed=...; pass --seeds or --seed.")
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
+def _add_data_args(p: argparse.ArgumentParser, *, split: bool = True) -> None:
+    """The data arguments; without ``split`` only the input (``data leaks`` uses the default split)."""
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", help="registered data set: amazon-elec-cloth, amazon-elec-phone, "
                                        "douban-book-music, synthetic")
     src.add_argument("--files", nargs=2, metavar=("SOURCE_FILE", "TARGET_FILE"),
                      help="your own two interaction files (CSV/TSV: user, item[, rating[, timestamp]])")
-    p.add_argument("--source", help="source domain (default: the data set's first domain)")
-    p.add_argument("--target", help="target domain (default: the data set's second domain)")
+    p.add_argument("--source", help="source domain (--dataset only; default: the data set's first domain)")
+    p.add_argument("--target", help="target domain (--dataset only; default: the data set's second domain)")
+    p.add_argument("--data-dir", help="folder with a local copy of the data (else $XCATREC_DATA, else download)")
+    if not split:
+        return
     p.add_argument("--split", choices=SPLITS, help="default: the data set's published split where it has one, "
                                                    "else leave-one-out (loo)")
     p.add_argument("--beta", type=float, help="--split cold-start only: fraction of overlapping users made cold, "
                                               "in (0, 1) (default 0.2)")
-    p.add_argument("--data-dir", help="folder with a local copy of the data (else $XCATREC_DATA, else download)")
     p.add_argument("--rho", type=float, help="synthetic only: relatedness of the two categories in [0, 1]")
     p.add_argument("--threshold", type=float, help="--files only: ratings >= this count as interactions")
     p.add_argument("--keep-leaks", action="store_true",
@@ -56,8 +57,6 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_method_args(p: argparse.ArgumentParser) -> None:
-    from xcatrec.method_names import METHOD_NAMES
-
     p.add_argument("--method", required=True, choices=METHOD_NAMES, metavar="METHOD",
                    help="one of: " + ", ".join(METHOD_NAMES))
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
@@ -80,15 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--data-dir")
     stats = dsub.add_parser("stats", help="users, items, rows, density and overlap per domain")
     _add_data_args(stats)
-    leaks = dsub.add_parser("leaks", help="held-out target rows whose purchase also sits in the user's source "
-                                          "history under another id (cross-listed products)")
-    lsrc = leaks.add_mutually_exclusive_group(required=True)
-    lsrc.add_argument("--dataset", help="registered data set (its default split)")
-    lsrc.add_argument("--files", nargs=2, metavar=("SOURCE_FILE", "TARGET_FILE"),
-                      help="two interaction files (on the split evaluate would use)")
-    leaks.add_argument("--source", help="source domain (--dataset only)")
-    leaks.add_argument("--target", help="target domain (--dataset only)")
-    leaks.add_argument("--data-dir", help="folder with a local copy of the data")
+    what = ("held-out target rows whose purchase also sits in the user's source history under another id "
+            "(cross-listed products), on the default split (the one evaluate uses)")
+    leaks = dsub.add_parser("leaks", help=what, description=what)
+    _add_data_args(leaks, split=False)
+    leaks.set_defaults(split=None, beta=None, rho=None, threshold=None, keep_leaks=True)  # for _loader
     leaks.add_argument("--threshold", dest="jaccard", default="0.8", metavar="JACCARD",
                        help="least Jaccard of the two items' buyer sets, in (0, 1] (default 0.8)")
     leaks.add_argument("--out", help="write the report as JSON to this file")
@@ -96,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="train a method over seeds and evaluate it on the target domain")
     _add_data_args(ev)
     _add_method_args(ev)
-    ev.add_argument("--protocol", action="append", choices=PROTOCOLS,
+    ev.add_argument("--protocol", action="append", choices=PROTOCOL_NAMES,
                     help="full ranking (default), sampled with 99/999 negatives, ratings (MAE/RMSE), or "
                          "disencdr-replica (the published protocol replicated: selection on test, 999 "
                          "negatives with replacement; optimistic, never a result); repeatable")
@@ -135,21 +130,15 @@ def _loader(args: argparse.Namespace):
     """A function seed -> CrossDomainDataset for the data arguments."""
     from xcatrec.data import load_dataset, load_files
 
-    leaks = "keep" if getattr(args, "keep_leaks", False) else "remove"
+    leaks = "keep" if args.keep_leaks else "remove"
+    if args.rho is not None and args.dataset != "synthetic":
+        raise ConfigError("--rho applies to --dataset synthetic only.", "Drop --rho or use --dataset synthetic.")
     if args.files:
-        for flag in ("rho",):
-            if getattr(args, flag) is not None:
-                raise ConfigError(f"--{flag} applies to --dataset synthetic only.", f"Drop --{flag}.")
-        split = args.split or "loo"
-        return lambda seed: load_files(args.files[0], args.files[1], split=split, beta=args.beta, seed=seed,
-                                       implicit_threshold=args.threshold, leaks=leaks)
-    extra: dict[str, Any] = {}
-    if args.rho is not None:
-        if args.dataset != "synthetic":
-            raise ConfigError("--rho applies to --dataset synthetic only.", "Drop --rho or use --dataset synthetic.")
-        extra["rho"] = args.rho
+        return lambda seed: load_files(args.files[0], args.files[1], split=args.split or "loo", beta=args.beta,
+                                       seed=seed, implicit_threshold=args.threshold, leaks=leaks)
     if args.threshold is not None:
         raise ConfigError("--threshold applies to --files only.", "Drop --threshold.")
+    extra = {} if args.rho is None else {"rho": args.rho}
     return lambda seed: load_dataset(args.dataset, source=args.source, target=args.target, split=args.split,
                                      beta=args.beta, seed=seed, data_dir=args.data_dir, leaks=leaks, **extra)
 
@@ -162,18 +151,16 @@ def _cmd_data(args: argparse.Namespace) -> int:
             print(f"{name}: domains {', '.join(spec.domain_names)}; {spec.description}")
         return 0
     if args.data_command == "fetch":
-        root = fetch(args.dataset, data_dir=args.data_dir, progress=True)
-        print(root)
+        print(fetch(args.dataset, data_dir=args.data_dir, progress=True))
         return 0
     if args.data_command == "leaks":
         return _cmd_data_leaks(args)
-    ds = _loader(args)(0)
-    print(dataset_stats(ds).to_string(index=False))
+    print(dataset_stats(_loader(args)(0)).to_string(index=False))
     return 0
 
 
 def _cmd_data_leaks(args: argparse.Namespace) -> int:
-    from xcatrec.data import find_leaks, load_dataset, load_files
+    from xcatrec.data import find_leaks
     from xcatrec.data.leaks import check_threshold
 
     try:
@@ -181,17 +168,12 @@ def _cmd_data_leaks(args: argparse.Namespace) -> int:
     except ValueError:
         threshold = args.jaccard
     threshold = check_threshold(threshold)
-    if args.out and not Path(args.out).resolve().parent.is_dir():
-        raise ConfigError(f"The folder of --out {args.out!r} does not exist.", "Create it or pick another path.")
     if args.files:
         for flag in ("source", "target", "data_dir"):
             if getattr(args, flag) is not None:
                 name = "--" + flag.replace("_", "-")
                 raise ConfigError(f"{name} applies to --dataset only.", f"Drop {name}.")
-        ds = load_files(args.files[0], args.files[1], leaks="keep")
-    else:
-        ds = load_dataset(args.dataset, source=args.source, target=args.target, data_dir=args.data_dir,
-                          leaks="keep")
+    ds = _loader(args)(0)
     report = find_leaks(ds, threshold=threshold)
     print(f"cross-listing leaks in {ds.name} ({report.source} -> {report.target}, {report.split} split, "
           f"Jaccard >= {report.threshold:g})")
@@ -200,33 +182,22 @@ def _cmd_data_leaks(args: argparse.Namespace) -> int:
     print(f"identical buyer sets:    {report.identical}")
     print(f"cross-listed item pairs: {report.item_pairs}")
     if args.out:
-        out = Path(args.out)
-        fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.resolve().parent)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(report.to_dict(ds.users, ds.source.items, ds.target.items), fh, indent=1)
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_json(args.out, report.to_dict(ds.users, ds.source.items, ds.target.items))
         print(f"wrote the report to {args.out}", file=sys.stderr)
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from xcatrec.evaluation import summarize, to_markdown
-    from xcatrec.experiment import RunSpec, run_seeds
+    from xcatrec.experiment import RunSpec, quality_records, run_seeds
+    from xcatrec.tuning import check_trials
 
     protocols = tuple(dict.fromkeys(args.protocol or ["full"]))
     spec = RunSpec(args.method, args.method_options, protocols, tuple(sorted(set(args.k or [10]))))
-    from xcatrec.experiment import quality_records
-    from xcatrec.tuning import check_trials
-
     tune = None if args.tune is None else check_trials(args.tune)
     records = run_seeds(_loader(args), [spec], range(args.seeds), verbose=not args.quiet, tune=tune,
                         refit=not args.no_refit)
-    quality = quality_records(records)
-    print(to_markdown(summarize(quality)))
+    print(to_markdown(summarize(quality_records(records))))
     if args.out:
         _write_json(args.out, records)
         print(f"wrote {len(records)} records to {args.out}", file=sys.stderr)
@@ -301,8 +272,10 @@ def _non_finite(records: Any) -> str:
 
 
 def _write_json(out: str, records: Any) -> None:
-    """Write ``records`` as strict JSON (no NaN or infinity) to ``out``: a unique temporary file in the
-    same folder, then :func:`os.replace`, so a failure leaves neither a partial nor a stray file."""
+    """Write ``records`` as strict JSON (no NaN or infinity) to ``out``, atomically
+    (:func:`xcatrec.bench.write_atomic`), so a failure leaves neither a partial nor a stray file."""
+    from xcatrec.bench import write_atomic
+
     try:
         text = json.dumps(records, indent=1, allow_nan=False)
     except ValueError:
@@ -310,25 +283,11 @@ def _write_json(out: str, records: Any) -> None:
                           f"cannot hold; {out} was not written.",
                           "Check the input data for extreme or missing values (ratings, timestamps); if "
                           "they are fine, please report this.") from None
-    folder = Path(os.path.abspath(out)).parent
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{Path(out).name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise ConfigError(f"--out {out!r} cannot be written: {exc.strerror or exc}.",
-                          "Pick a folder you can write to.") from None
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text + "\n")
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # the usual permissions of a new file, not mkstemp's 0600
-        os.replace(tmp, out)
+        write_atomic(Path(out), text + "\n")
     except OSError as exc:
         raise ConfigError(f"--out {out!r} could not be written: {exc.strerror or exc}.",
                           "Check the free space and permissions of its folder.") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -340,14 +299,12 @@ def _check_args(args: argparse.Namespace) -> None:
     """
     from xcatrec.data.readers import check_file
 
-    if getattr(args, "seeds", None) is not None and args.seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}.", "Pass --seeds 3.")
-    if getattr(args, "seed", None) is not None and args.seed < 0:
-        raise ConfigError(f"--seed must be 0 or more, got {args.seed}.", "Pass --seed 0, for example.")
-    ks = getattr(args, "k", None)
-    for k in (ks if isinstance(ks, list) else [] if ks is None else [ks]):
-        if k < 1:
-            raise ConfigError(f"--k must be at least 1, got {k}.", "Pass --k 10, for example.")
+    ks = getattr(args, "k", None)  # a list for evaluate, a number for recommend
+    for flag, value, least, example in [("--seeds", getattr(args, "seeds", None), 1, 3),
+                                        ("--seed", getattr(args, "seed", None), 0, 0),
+                                        *(("--k", k, 1, 10) for k in (ks if isinstance(ks, list) else [ks]))]:
+        if value is not None and value < least:
+            raise ConfigError(f"{flag} must be at least {least}, got {value}.", f"Pass {flag} {example}, for example.")
     if hasattr(args, "beta"):
         if args.beta is not None and args.split != "cold-start":
             raise ConfigError("--beta applies to --split cold-start only (the fraction of overlapping users "

@@ -13,20 +13,20 @@ import sys
 import time
 import tracemalloc
 from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from typing import Any, Callable, Iterable
 
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError
+from xcatrec.names import RATING_PROTOCOL, REPLICA_PROTOCOL
 
-RATING_PROTOCOL = "ratings"
-#: The optimistic replica of the published protocol on the DisenCDR splits (see :func:`run_one`).
-REPLICA_PROTOCOL = "disencdr-replica"
-#: Validation users a search scores when the caller does not say (as the benchmark's default).
+#: Validation users a search scores when the caller does not say (and the benchmark's default).
 VALID_USERS = 3000
 #: How a search is shared across seeds (see :func:`run_seeds`).
 TUNE_SCOPES = ("first-seed", "per-seed")
-#: Protocol labels of the records a run gets on the target validation split (see ``validate_users``).
-VALID_PROTOCOL, VALID_RATING_PROTOCOL = "valid", "valid-ratings"
+#: Records written before kinds existed said what they were in ``protocol``: that value -> (kind, protocol).
+LEGACY_PROTOCOLS = {"cost": ("cost", None), "tuning": ("tuning", None), "valid": ("valid", "full"),
+                    "valid-ratings": ("valid", RATING_PROTOCOL)}
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def run_one(dataset: CrossDomainDataset, spec: RunSpec, seed: int, *, verbose: b
        options an earlier search chose (e.g. on seed 0); otherwise the options as given. Trained
        methods also choose their number of epochs there (early stopping).
     2. *Refit* (``refit=True``, the default): a fresh model with those choices fixed
-       (:meth:`~xcatrec.models.base.Recommender.refit_options`) is trained on train + validation
+       (:meth:`~xcatrec.core.base.Recommender.refit_options`) is trained on train + validation
        (:func:`xcatrec.data.merge_valid`), so test is ranked with each user's full known history.
     3. *Test*: every protocol of ``spec``. The ``"disencdr-replica"`` protocol is the exception: it
        replicates the published protocol on these splits by fitting once more with the test rows as
@@ -75,10 +75,9 @@ def run_one(dataset: CrossDomainDataset, spec: RunSpec, seed: int, *, verbose: b
     Args:
         validate_users: When not ``None``, also evaluate the selected model (before the refit) on the
             target validation split, on the fixed subset of at most this many users that model
-            selection scores (0 = all; see :func:`xcatrec.training.trainer.validation_users`): full
-            ranking under the protocol label ``"valid"`` (``"valid-ratings"``, MAE and RMSE, when the
-            spec evaluates ratings). The benchmark compares these with the target-only run of the same
-            seed to flag negative transfer without looking at test.
+            selection scores (0 = all; see :func:`xcatrec.training.selection.validation_users`):
+            records of kind ``"valid"``, full ranking (MAE and RMSE under ``"ratings"`` when the spec
+            evaluates ratings), which the benchmark's negative-transfer flag reads instead of test.
         tune: Trials of the hyper-parameter search (``None``: no search).
         chosen: Options chosen by an earlier search, applied without searching again.
         refit: Refit on train + validation before testing (``False`` tests the model fitted on train).
@@ -86,17 +85,23 @@ def run_one(dataset: CrossDomainDataset, spec: RunSpec, seed: int, *, verbose: b
             paired bootstrap comparisons (see :mod:`xcatrec.evaluation.bootstrap`).
 
     Returns:
-        ``(records, model)``: tidy metric records (see :func:`xcatrec.evaluation.records`) with the
-        extra metrics ``fit_seconds`` (selection fit, or the whole search), ``refit_seconds``,
-        ``seconds_per_epoch``, ``selection_epochs`` and ``selection_best_epoch`` (epochs the selection
-        fit ran, and the one validation chose; the refit runs that many), ``peak_mb`` when measured,
-        and the tested model. Every record
-        carries ``refit``, ``tuned`` (trials searched, 0 when none, ``"reused"`` with ``chosen``),
-        ``options`` (the chosen config fields, JSON) and ``leaks`` (how cross-listed twins were handled).
+        ``(records, model)``: tidy metric records (see :func:`xcatrec.evaluation.records`), each with
+        its ``kind`` (:data:`xcatrec.names.RECORD_KINDS`): ``"test"`` and ``"per-user"`` under a
+        test protocol, ``"valid"``, ``"cost"`` (``fit_seconds``: selection fit, or the whole search;
+        ``refit_seconds``, ``seconds_per_epoch``, ``selection_epochs`` and ``selection_best_epoch``:
+        epochs the selection fit ran, and the one validation chose, which the refit runs;
+        ``peak_mb`` when measured; no protocol) and one ``"tuning"`` record per search; and the
+        tested model. Every record carries ``refit``, ``tuned`` (trials searched, 0 when none,
+        ``"reused"`` with ``chosen``), ``options`` (the chosen config fields, JSON) and ``leaks`` (how
+        cross-listed twins were handled).
     """
     from xcatrec.data import merge_valid
+    from xcatrec.data.splits import rebuild
     from xcatrec.evaluation import evaluate, evaluate_ratings, records
+    from xcatrec.evaluation.bootstrap import per_user_records
     from xcatrec.models import make_model
+    from xcatrec.training.selection import validation_users
+    from xcatrec.tuning import tune as run_search
 
     if tune is not None and chosen is not None:
         raise ConfigError("Pass either tune (search now) or chosen (reuse a search), not both.",
@@ -111,8 +116,6 @@ def run_one(dataset: CrossDomainDataset, spec: RunSpec, seed: int, *, verbose: b
     start = time.perf_counter()
     search = None
     if tune is not None:
-        from xcatrec.tuning import tune as run_search
-
         search, model = run_search(spec.method, dataset, trials=tune, options=options, seed=seed,
                                    valid_users=VALID_USERS if validate_users is None else validate_users,
                                    ratings=ratings, verbose=verbose)
@@ -129,7 +132,15 @@ def run_one(dataset: CrossDomainDataset, spec: RunSpec, seed: int, *, verbose: b
                 leaks=dataset.info.get("leaks", "kept"))
     out: list[dict] = []
     if validate_users is not None and has_valid:
-        out += _validation_records(model, dataset, spec, seed, validate_users, base, verbose=verbose)
+        users = validation_users(dataset, max_users=validate_users, seed=seed)
+        start = time.perf_counter()
+        if ratings:
+            protocol, metrics = RATING_PROTOCOL, evaluate_ratings(model, dataset, part="valid", users=users)
+        else:
+            protocol = "full"
+            metrics = evaluate(model, dataset, protocol="full", ks=spec.ks, part="valid", users=users, seed=seed)
+        _log_metrics(spec, seed, f"valid, {protocol} ({len(users)} users)", metrics, start, verbose=verbose)
+        out += records(metrics, protocol=protocol, kind="valid", **base)
     test_ds, refit_seconds = dataset, 0.0
     if refit and has_valid:
         frozen = model.refit_options()
@@ -141,86 +152,41 @@ def run_one(dataset: CrossDomainDataset, spec: RunSpec, seed: int, *, verbose: b
         log(f"[{spec.method} seed={seed}] refit on train + valid with "
             + (", ".join(f"{k}={v}" for k, v in frozen.items()) or "the same settings")
             + f" ({refit_seconds:.1f} s)", verbose=verbose)
-    peak_mb = None
-    if measure_memory:
-        peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-    for protocol in spec.protocols:
-        start = time.perf_counter()
-        if protocol == RATING_PROTOCOL:
-            metrics = evaluate_ratings(model, test_ds)
-        elif protocol == REPLICA_PROTOCOL:
-            metrics = _replica(spec.method, dataset, options, seed, spec.ks, verbose=verbose)
-        elif protocol == "full" and per_user:
-            metrics, frame = evaluate(model, test_ds, protocol=protocol, ks=spec.ks, seed=seed, per_user=True)
-            if "ndcg@10" in frame.columns:
-                out.append(_per_user_record(frame, base, protocol))
-        else:
-            metrics = evaluate(model, test_ds, protocol=protocol, ks=spec.ks, seed=seed)
-        _log_metrics(spec, seed, protocol, metrics, start, verbose=verbose)
-        extra = {"optimistic": True} if protocol == REPLICA_PROTOCOL else {}
-        out += records(metrics, protocol=protocol, **base, **extra)
     final_report = model.report or report
     cost = {"fit_seconds": fit_seconds, "refit_seconds": refit_seconds,
             "seconds_per_epoch": final_report.seconds_per_epoch if final_report else 0.0,
             "selection_epochs": report.epochs if report else 0, "selection_best_epoch": report.best_epoch if report else 0}
     if search is not None:
         cost.update(tune_trials=search.n_trials, tune_seconds=search.seconds)
-    if peak_mb is not None:
-        cost["peak_mb"] = peak_mb
-    out += records(cost, protocol="cost", **base)
+    if measure_memory:
+        cost["peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    for protocol in spec.protocols:
+        start = time.perf_counter()
+        if protocol == RATING_PROTOCOL:
+            metrics = evaluate_ratings(model, test_ds)
+        elif protocol == REPLICA_PROTOCOL:  # fit once more with test as the validation split (step 3)
+            target = dataset.target
+            peeking = rebuild(dataset, target=dc_replace(target, train=target.known, valid=target.test),
+                              replica=REPLICA_PROTOCOL)
+            replica = make_model(spec.method, dataset.sizes, seed=seed, **options)
+            replica.fit(peeking, verbose=verbose)
+            metrics = evaluate(replica, dataset, protocol=REPLICA_PROTOCOL, ks=spec.ks, seed=seed)
+        elif protocol == "full" and per_user:
+            metrics, frame = evaluate(model, test_ds, protocol=protocol, ks=spec.ks, seed=seed, per_user=True)
+            if "ndcg@10" in frame.columns:  # its value is the mean, so every record has one
+                [record] = per_user_records(frame, "ndcg@10", **base, protocol=protocol)
+                out.append({**record, "value": float(frame["ndcg@10"].mean())})
+        else:
+            metrics = evaluate(model, test_ds, protocol=protocol, ks=spec.ks, seed=seed)
+        _log_metrics(spec, seed, protocol, metrics, start, verbose=verbose)
+        extra = {"optimistic": True} if protocol == REPLICA_PROTOCOL else {}
+        out += records(metrics, protocol=protocol, kind="test", **base, **extra)
+    out += records(cost, kind="cost", **base)
     if search is not None:
-        out.append({**base, "protocol": "tuning", "metric": search.metric, "k": None, "value": search.value,
-                    "trials": search.trials})
+        out.append({**base, "kind": "tuning", "protocol": None, "metric": search.metric, "k": None,
+                    "value": search.value, "trials": search.trials})
     return out, model
-
-
-def _per_user_record(frame, base: dict[str, Any], protocol: str, metric: str = "ndcg@10") -> dict:
-    """The compact per-user record of one metric (see :func:`xcatrec.evaluation.bootstrap.per_user_records`)."""
-    from xcatrec.evaluation.bootstrap import per_user_records
-
-    record = per_user_records(frame, metric, **base, protocol=protocol)[0]
-    record["value"] = float(frame[metric].mean())  # the mean, so every record has a value
-    return record
-
-
-def _replica(method: str, dataset: CrossDomainDataset, options: dict[str, Any], seed: int, ks, *,
-             verbose: bool) -> dict[str, float]:
-    """The published protocol, replicated: selection and early stopping on test, 999 negatives with replacement.
-
-    The model is fitted on train + validation with the *test* rows as its validation split, so
-    every choice it makes on validation (epochs, cross-itemknn's source weight) is made on test, as
-    picking the best of several test evaluations does. Optimistic by construction.
-    """
-    from dataclasses import replace as dc_replace
-
-    from xcatrec.data.splits import rebuild
-    from xcatrec.evaluation import evaluate
-    from xcatrec.models import make_model
-
-    target = dataset.target
-    peeking = rebuild(dataset, target=dc_replace(target, train=target.known, valid=target.test),
-                      replica=REPLICA_PROTOCOL)
-    model = make_model(method, dataset.sizes, seed=seed, **options)
-    model.fit(peeking, verbose=verbose)
-    return evaluate(model, dataset, protocol=REPLICA_PROTOCOL, ks=ks, seed=seed)
-
-
-def _validation_records(model, dataset: CrossDomainDataset, spec: RunSpec, seed: int, max_users: int,
-                        base: dict[str, Any], *, verbose: bool) -> list[dict]:
-    """Records of ``model`` on the target validation split (see ``run_one(validate_users=...)``)."""
-    from xcatrec.evaluation import evaluate, evaluate_ratings, records
-    from xcatrec.training.trainer import validation_users
-
-    users = validation_users(dataset, max_users=max_users, seed=seed)
-    start = time.perf_counter()
-    if RATING_PROTOCOL in spec.protocols:
-        protocol, metrics = VALID_RATING_PROTOCOL, evaluate_ratings(model, dataset, part="valid", users=users)
-    else:
-        protocol = VALID_PROTOCOL
-        metrics = evaluate(model, dataset, protocol="full", ks=spec.ks, part="valid", users=users, seed=seed)
-    _log_metrics(spec, seed, f"{protocol} ({len(users)} users)", metrics, start, verbose=verbose)
-    return records(metrics, protocol=protocol, **base)
 
 
 def _log_metrics(spec: RunSpec, seed: int, label: str, metrics: dict[str, float], start: float, *,
@@ -230,13 +196,20 @@ def _log_metrics(spec: RunSpec, seed: int, label: str, metrics: dict[str, float]
         + f" ({time.perf_counter() - start:.1f} s)", verbose=verbose)
 
 
-#: Record kinds that are not test metrics (costs, search traces, validation scores).
-NOT_TEST = ("cost", "tuning", VALID_PROTOCOL, VALID_RATING_PROTOCOL)
+def with_kind(record: dict) -> dict:
+    """``record`` with its ``kind``: as it is when it has one; a record written before kinds existed
+    gets it from its ``protocol`` (see :data:`LEGACY_PROTOCOLS`; any other value: a test record),
+    which then names only the protocol."""
+    if "kind" in record:
+        return record
+    kind, protocol = LEGACY_PROTOCOLS.get(record.get("protocol"), ("test", record.get("protocol")))
+    return {**record, "kind": kind, "protocol": protocol}
 
 
 def quality_records(records: Iterable[dict]) -> list[dict]:
-    """The test-metric records of a run (no costs, searches, validation scores or per-user records)."""
-    return [r for r in records if r.get("protocol") not in NOT_TEST and r.get("kind") != "per-user"]
+    """The test-metric records of a run (kind ``"test"``: no costs, searches, validation scores or
+    per-user records)."""
+    return [r for r in records if with_kind(r)["kind"] == "test"]
 
 
 def run_seeds(load: Callable[[int], CrossDomainDataset], specs: Iterable[RunSpec], seeds: Iterable[int], *,

@@ -27,21 +27,6 @@ class _Unfit(Exception):
     """A value does not fit a field's type; the message says what the field takes."""
 
 
-def split_option(text: str) -> tuple[str, str]:
-    """``"dim=32"`` -> ``("dim", "32")``; raises :class:`ConfigError` without an ``=``."""
-    if "=" not in text:
-        raise ConfigError(f"--option {text!r} is not of the form NAME=VALUE.", "Write e.g. --option dim=32.")
-    name, value = text.split("=", 1)
-    return name.strip(), value.strip()
-
-
-def _read(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def _convert(value: Any, hint: Any, text: str | None) -> Any:
     """``value`` as the type ``hint`` describes; ``text`` is the raw text (for ``str`` fields)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -128,7 +113,9 @@ def parse_options(method: str, texts: Sequence[str], *,
     valid = sorted(n for n in by_name if n not in reserved)
     out: dict[str, Any] = {}
     for text in texts:
-        name, raw = split_option(text)
+        if "=" not in text:
+            raise ConfigError(f"--option {text!r} is not of the form NAME=VALUE.", "Write e.g. --option dim=32.")
+        name, raw = (part.strip() for part in text.split("=", 1))
         if name in reserved:
             raise ConfigError(*reserved[name])
         if name not in by_name:
@@ -136,7 +123,11 @@ def parse_options(method: str, texts: Sequence[str], *,
         if name in out:
             raise ConfigError(f"--option {name} is given twice.", f"Give --option {name}=... once.")
         try:
-            out[name] = _convert(_read(raw), hints[name], raw)
+            value = json.loads(raw)
+        except ValueError:
+            value = raw  # not JSON: the text as written
+        try:
+            out[name] = _convert(value, hints[name], raw)
         except _Unfit as exc:
             raise ConfigError(f"--option {name}={raw}: {name} of method {method!r} must be {exc}.",
                               f"Write e.g. --option {name}={_example(by_name[name])}.") from None

@@ -1,11 +1,10 @@
 """Equal-budget hyper-parameter search on the validation split, with Optuna.
 
 Every method declares what may be tuned (``search_space`` on its class, see
-:mod:`xcatrec.models.search`). :func:`tune` gives a method ``trials`` fits on the target training
+:mod:`xcatrec.core.search`). :func:`tune` gives a method ``trials`` fits on the target training
 rows, each scored on the target validation split (full-ranking NDCG@10 of a fixed subset of
 validation users, or RMSE for rating data), and keeps the best. Test is never read. The first trial
-is always the method's defaults, so a search can only match or improve on them on validation. Fields
-given as options stay fixed and are not searched.
+is always the method's defaults, so a search can only match or improve on them on validation.
 
 Optuna (Akiba et al., KDD 2019) is the search library: well kept, seedable, and its TPE sampler
 handles the mixed integer / log-scale / categorical spaces declared here. A budget is counted in
@@ -21,8 +20,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from xcatrec.data.types import CrossDomainDataset
-from xcatrec.errors import ConfigError
-from xcatrec.models.search import Choice, Float, Int, check_space
+from xcatrec.errors import ConfigError, DataError
+from xcatrec.core.search import Choice, Float, Int, check_space
 
 
 @dataclass(frozen=True)
@@ -58,37 +57,6 @@ def check_trials(trials: Any) -> int:
     return trials
 
 
-def _suggest(trial, name: str, param) -> Any:
-    if isinstance(param, Int):
-        return trial.suggest_int(name, param.low, param.high, log=param.log)
-    if isinstance(param, Float):
-        return trial.suggest_float(name, param.low, param.high, log=param.log)
-    return trial.suggest_categorical(name, list(param.values))
-
-
-def _defaults_in_space(config_class: type, space: dict, options: dict[str, Any]) -> dict[str, Any]:
-    """The starting point (given options, else config defaults) of each searched field, if inside its range."""
-    defaults = {f.name: f.default for f in fields(config_class)}
-    out = {}
-    for name, param in space.items():
-        value = options.get(name, defaults.get(name))
-        if isinstance(param, Choice):
-            if value in param.values:
-                out[name] = value
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and param.low <= value <= param.high:
-            out[name] = int(value) if isinstance(param, Int) else float(value)
-    return out
-
-
-def validation_score(model, dataset: CrossDomainDataset, users, *, ratings: bool) -> float:
-    """Full-ranking NDCG@10 (or RMSE with ``ratings``) of a fitted model on the target validation split."""
-    from xcatrec.evaluation import evaluate, evaluate_ratings
-
-    if ratings:
-        return float(evaluate_ratings(model, dataset, part="valid", users=users)["rmse"])
-    return float(evaluate(model, dataset, protocol="full", ks=(10,), part="valid", users=users)["ndcg@10"])
-
-
 def tune(method: str, dataset: CrossDomainDataset, *, trials: int, options: dict[str, Any] | None = None,
          seed: int = 0, valid_users: int = 3000, ratings: bool = False, verbose: bool = False):
     """Search ``method``'s declared space with ``trials`` fits, selecting on the validation split.
@@ -113,10 +81,9 @@ def tune(method: str, dataset: CrossDomainDataset, *, trials: int, options: dict
     """
     import optuna
 
-    from xcatrec.errors import DataError
     from xcatrec.experiment import log
     from xcatrec.models import METHODS, make_model
-    from xcatrec.training.trainer import validation_users
+    from xcatrec.training.selection import ndcg_validation, rating_validation, validation_users
 
     trials = check_trials(trials)
     if method not in METHODS:
@@ -130,35 +97,43 @@ def tune(method: str, dataset: CrossDomainDataset, *, trials: int, options: dict
         raise DataError(f"Data set {dataset.name!r} has no target validation rows to tune {method!r} on.",
                         "Load it with a validation split (the default), or drop --tune.")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sign = -1.0 if ratings else 1.0
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    start_point = _defaults_in_space(cls.config_class, space, options)
+    defaults = {f.name: f.default for f in fields(cls.config_class)}
+    start_point = {}  # the first trial: each searched field as given, else its default, where inside its range
+    for name, param in space.items():
+        value = options.get(name, defaults.get(name))
+        if isinstance(param, Choice):
+            if value in param.values:
+                start_point[name] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and param.low <= value <= param.high:
+            start_point[name] = int(value) if isinstance(param, Int) else float(value)
     if start_point:
         study.enqueue_trial(start_point)
     budget = trials if space else 1  # nothing to search: the defaults are the only trial
-    best: dict[str, Any] = {"value": -math.inf, "model": None}
+    best, best_score, best_params = None, -math.inf, {}
     history: list[dict[str, Any]] = []
     start = time.perf_counter()
     metric = "valid rmse" if ratings else "valid ndcg@10"
+    validation = rating_validation if ratings else ndcg_validation  # higher is better: minus the RMSE
     for number in range(budget):
         trial = study.ask()
-        params = {name: _suggest(trial, name, param) for name, param in space.items()}
+        params = {name: trial.suggest_int(name, p.low, p.high, log=p.log) if isinstance(p, Int) else
+                  trial.suggest_float(name, p.low, p.high, log=p.log) if isinstance(p, Float) else
+                  trial.suggest_categorical(name, list(p.values)) for name, p in space.items()}
         tic = time.perf_counter()
         model = make_model(method, dataset.sizes, **{**options, **params, "seed": seed})
         model.fit(dataset)
-        value = validation_score(model, dataset, users, ratings=ratings)
-        study.tell(trial, sign * value)
+        score = validation(model, dataset, users=users).score()
+        value = -score if ratings else score
+        study.tell(trial, score)
         seconds = time.perf_counter() - tic
         history.append({"number": number, "params": params, "value": value, "seconds": seconds})
         log(f"[{method} tune {number + 1}/{budget}] {metric}={value:.4f} ({seconds:.1f} s) "
-            + ", ".join(f"{k}={_short(v)}" for k, v in params.items()), verbose=verbose)
-        if sign * value > best["value"]:
-            best.update(value=sign * value, model=model, params=params)
+            + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()),
+            verbose=verbose)
+        if score > best_score:
+            best, best_score, best_params = model, score, params
         del model
-    result = TuneResult(method, {**options, **best.get("params", {})}, sign * best["value"], metric, history,
+    result = TuneResult(method, {**options, **best_params}, -best_score if ratings else best_score, metric, history,
                         time.perf_counter() - start)
-    return result, best["model"]
-
-
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    return result, best

@@ -21,8 +21,8 @@ from xcatrec.data.types import CrossDomainDataset, Domain, Interactions, Vocab
 from xcatrec.errors import ConfigError, DataError, UnknownIdError
 from xcatrec.evaluation import PROTOCOLS, UserRanks, evaluate, evaluate_ratings, ranking_metrics, tie_aware_ranks
 from xcatrec.evaluation.protocols import _EXCLUDED
-from xcatrec.evaluation.sampling import sample_negatives
-from xcatrec.models.base import FitReport, Recommender
+from xcatrec.evaluation.candidates import sample_negatives
+from xcatrec.core.base import FitReport, Recommender
 
 SCORES = np.array([[0.9, 0.1, 0.5, 0.5, 0.7, 0.2],
                    [0.3, 0.3, 0.9, 0.8, 0.3, 0.1],

@@ -84,6 +84,8 @@ def test_summarize_rejects_bad_input():
         summarize(_runs("a", [1.0]), baseline="nope")
     with pytest.raises(ConfigError, match="column"):
         summarize([{"value": 1.0}])
+    with pytest.raises(ConfigError, match="quality_records"):
+        summarize([{**r, "kind": "valid"} for r in _runs("a", [1.0])] + [{**r, "kind": "test"} for r in _runs("a", [2.0])])
 
 
 def test_paired_user_test_matches_scipy():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conformance import RecommenderConformance
+from xcatrec.testing import RecommenderConformance
 from conftest import RandomScores, make_tiny_dataset
 
 from xcatrec.errors import ConfigError, DataError

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conformance import RecommenderConformance
 
 from conftest import RandomScores, make_tiny_dataset, with_ratings
 from xcatrec.errors import ConfigError, DataError
@@ -12,6 +11,7 @@ from xcatrec.evaluation import evaluate, evaluate_ratings
 from xcatrec.models.cmf import CMF, CMFConfig
 from xcatrec.models.emcdr import EMCDRConfig
 from xcatrec.models.popularity import Popularity
+from xcatrec.testing import RecommenderConformance
 
 FAST = dict(dim=16, batch_size=512, learning_rate=0.01, reg=1e-4, valid_users=0)
 
@@ -80,9 +80,28 @@ def test_without_source_rows_cold_users_get_nothing_personal(cold_start):
 def test_report_and_source_side_scores(cold_start):
     ds, model = cold_start
     assert model.phases[0].data == "both" and model.transferred == {}
+    assert model.refit_epochs == {"epochs": ("", "patience")}
     assert model.report.history["valid_ndcg@10"] and model.report.seconds_per_epoch > 0
     src = model.source_scores([0, 1])
     assert src.shape == (2, ds.source.n_items) and np.isfinite(src).all()
+
+
+def test_joint_rows_target_then_source_with_weights_and_negatives_per_domain():
+    ds = make_tiny_dataset()
+    model = CMF(ds.sizes, CMFConfig(source_weight=0.5))
+    rows = model.rows(model.phases[0], ds)
+    n_tgt, n_rows = len(ds.target.train), len(rows)
+    assert n_rows == n_tgt + len(ds.source.train)
+    np.testing.assert_array_equal(rows.columns["pos"][:n_tgt], ds.target.train.items)
+    np.testing.assert_array_equal(rows.columns["pos"][n_tgt:], ds.source.train.items + ds.target.n_items)
+    np.testing.assert_array_equal(rows.columns["weight"], [1.0] * n_tgt + [0.5] * (n_rows - n_tgt))
+    neg = rows.epoch(np.random.default_rng(0))["neg"][:, 0]
+    users, tgt_neg, src_neg = rows.columns["user"], neg[:n_tgt], neg[n_tgt:] - ds.target.n_items
+    assert neg.shape == (n_rows,) and (tgt_neg < ds.target.n_items).all()
+    assert (src_neg >= 0).all() and (src_neg < ds.source.n_items).all()
+    # negatives are items the row's user has no training row with, in the row's own domain
+    assert not (ds.matrix("target", "train")[users[:n_tgt], tgt_neg] > 0).any()
+    assert not (ds.matrix("source", "train")[users[n_tgt:], src_neg] > 0).any()
 
 
 def test_bad_configs_and_losses():

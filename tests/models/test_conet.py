@@ -8,13 +8,15 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from conformance import RecommenderConformance
 from conftest import RandomScores
 from xcatrec.data import load_dataset
 from xcatrec.errors import ConfigError
 from xcatrec.evaluation import evaluate
 from xcatrec.evaluation.transfer import transfer_amount
-from xcatrec.models.conet import CoNet, CoNetConfig, build_conet_net, history_mean_numpy
+from xcatrec.models.conet import CoNet, CoNetConfig, history_mean_numpy
+from xcatrec.testing import RecommenderConformance
+from xcatrec.training import assign_weights, numpy_weights
+from xcatrec.training.rows import first_rows
 
 
 def small_market():
@@ -37,9 +39,22 @@ class TestCoNet(RecommenderConformance):
     def keras_net(cls, fitted):
         """A fresh network built like the model's: its initial arrays, then the network itself."""
         model, dataset = fitted
-        net = build_conet_net(dataset.sizes, model.config, dataset.matrix("source", "train"),
-                              dataset.matrix("target", "train"))
-        return net.state(), net
+        phase = CoNet.phases[0]
+        net = model.build(phase, dataset)
+        net(first_rows(model.rows(phase, dataset)))  # creates the variables, as training does
+        return numpy_weights(net), net
+
+    def test_rows_are_positives_then_sampled_negatives_per_domain(self, fitted):
+        model, dataset = fitted
+        rows = model.rows(CoNet.phases[0], dataset)
+        k = model.config.negatives
+        epoch = rows.epoch(np.random.default_rng(0))
+        for flag, dom in ((False, "source"), (True, "target")):
+            train, seen = dataset.domain(dom).train, dataset.matrix(dom, "train")
+            mine = epoch["is_target"] == flag
+            assert mine.sum() == len(train) * (1 + k) and (epoch["label"][mine] == 1).sum() == len(train)
+            neg = mine & (epoch["label"] == 0)
+            assert np.asarray(seen[epoch["user"][neg], epoch["item"][neg]]).max() == 0  # never a known item
 
     def test_learns_for_cold_start_users(self, fitted):
         model, dataset = fitted
@@ -54,7 +69,7 @@ class TestCoNet(RecommenderConformance):
         users = np.array([0, 3, 7, 11, 200, 399])
         items = np.array([0, 5, 17, 60, 99, 119])
         net = keras_net[1]
-        net.assign(model.get_state())
+        assign_weights(net, model.get_state(), names=list(model.get_state()))
         out = net({"user": users, "item": items, "label": np.zeros(6, np.float32),
                                        "is_target": np.ones(6, bool)})
         np.testing.assert_allclose(model.score(users)[np.arange(6), items], out["logit"].numpy(), rtol=1e-4, atol=1e-5)
@@ -62,11 +77,14 @@ class TestCoNet(RecommenderConformance):
     def test_refresh_sets_profiles_to_history_means(self, fitted, keras_net):
         model, dataset = fitted
         net = keras_net[1]
-        net.assign(model.get_state())
-        net.refresh_profiles()  # what happens at the start of every epoch
+        assign_weights(net, model.get_state(), names=list(model.get_state()))
+        for callback in model.callbacks(CoNet.phases[0], net):
+            callback.on_epoch_begin(0)  # what the training loop does at the start of every epoch
         source = dataset.matrix("source", "train")
         expected = history_mean_numpy(source, model.get_state()["source_item_embedding"])
-        np.testing.assert_allclose(net.state()["source_profile"], expected, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(numpy_weights(net)["source_profile"], expected, rtol=1e-5, atol=1e-7)
+        target = history_mean_numpy(dataset.matrix("target", "train"), model.get_state()["target_item_embedding"])
+        np.testing.assert_allclose(numpy_weights(net)["target_profile"], target, rtol=1e-5, atol=1e-7)
         counts = np.diff(source.indptr)
         user = int(np.flatnonzero(counts > 1)[0])
         items = source.indices[source.indptr[user]:source.indptr[user + 1]]

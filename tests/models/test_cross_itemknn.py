@@ -6,14 +6,14 @@ import time
 
 import numpy as np
 import pytest
-from conformance import RecommenderConformance
+from xcatrec.testing import RecommenderConformance
 from conftest import make_tiny_dataset
 
 from xcatrec.data.types import CrossDomainDataset, Domain, Interactions, Vocab
 from xcatrec.errors import ConfigError
 from xcatrec.evaluation import evaluate
 from xcatrec.models.cross_itemknn import CrossItemKNN, CrossItemKNNConfig, SourceOnlyKNN
-from xcatrec.training.trainer import valid_ndcg
+from xcatrec.training.selection import ndcg_validation
 from xcatrec.models.itemknn import ItemKNN, ItemKNNConfig
 from xcatrec.models.popularity import Popularity
 
@@ -86,7 +86,7 @@ def test_source_weight_is_chosen_on_validation_and_saved(tmp_path):
     for w in grid:
         fixed = CrossItemKNN(ds.sizes, CrossItemKNNConfig(source_weight=w, **opts))
         fixed.fit(ds)
-        expected.append(valid_ndcg(fixed, ds, max_users=3000, seed=0)())
+        expected.append(ndcg_validation(fixed, ds, max_users=3000, seed=0).score())
     np.testing.assert_allclose(report.history["valid_ndcg@10"], expected, rtol=1e-6)
     assert model.source_weight == grid[int(np.argmax(expected))]
     fixed = CrossItemKNN(ds.sizes, CrossItemKNNConfig(source_weight=model.source_weight, **opts))

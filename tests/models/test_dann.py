@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance import RecommenderConformance
 from conftest import RandomScores
 from xcatrec.data import load_dataset
 from xcatrec.errors import ConfigError
 from xcatrec.evaluation import evaluate
 from xcatrec.evaluation.transfer import transfer_amount
-from xcatrec.models.dann import (DANN, DANNConfig, GradientReversal, adversary_weights, build_dann_net,
-                                 domain_classifier_accuracy, domain_examples, domain_probe_accuracy,
-                                 gradient_reversal, joint_histories)
+from xcatrec.models.dann import (DANN, DANNConfig, GradientReversal, adversary_weights, domain_classifier_accuracy,
+                                 domain_examples, domain_probe_accuracy, gradient_reversal, joint_histories)
+from xcatrec.testing import RecommenderConformance
+from xcatrec.training import numpy_weights
+from xcatrec.training.rows import first_rows
 
 
 def small_market():
@@ -24,6 +25,15 @@ def small_market():
 
 def fast_config(**changes) -> DANNConfig:
     return DANNConfig(epochs=3, batch_size=1024, valid_users=200, patience=0, seed=0, **changes)
+
+
+def fresh_net(dataset, config: DANNConfig):
+    """The network of the joint phase as training builds it, with its initial weights."""
+    model, phase = DANN(dataset.sizes, config), DANN.phases[0]
+    model.setup(dataset)
+    net = model.build(phase, dataset)
+    net(first_rows(model.rows(phase, dataset)))
+    return net
 
 
 # ---------------------------------------------------------------- gradient reversal
@@ -49,9 +59,9 @@ def test_reversed_domain_gradient_reaches_the_encoder_scaled_by_adv_weight():
     import tensorflow as tf
 
     dataset = small_market()
-    net = build_dann_net(dataset.sizes, fast_config(adv_weight=0.5), joint_histories(dataset))
+    net = fresh_net(dataset, fast_config(adv_weight=0.5))
     rows = {"user": np.array([0, 1, 2, 3]), "pos": np.array([dataset.target.train.items[0]] * 4),
-            "neg": np.array([5, 6, 7, 8]), "is_target": np.array([True, False, True, False]),
+            "neg": np.array([[5], [6], [7], [8]]), "is_target": np.array([True, False, True, False]),
             "domain_weight": np.ones(4, np.float32)}
     rows["user"][:] = dataset.target.train.users[0]  # a target row's positive must be in that user's history
 
@@ -61,7 +71,7 @@ def test_reversed_domain_gradient_reaches_the_encoder_scaled_by_adv_weight():
             logit = net(rows)["domain"]
             label = tf.cast(rows["is_target"], tf.float32)
             loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=logit))
-        return tape.gradient(loss, [net.encoder.kernel, net.classifier[0].kernel])
+        return tape.gradient(loss, [net.encoder.kernel, net.classifier.dense[0].kernel])
 
     enc_half, cls_half = domain_gradients(0.5)
     enc_plain, cls_plain = domain_gradients(-1.0)  # scale -1: the gradient passes unchanged
@@ -105,6 +115,17 @@ class TestDANN(RecommenderConformance):
     def make_dataset(self):
         return small_market()
 
+    def test_rows_draw_negatives_in_the_joint_item_space(self, fitted):
+        model, dataset = fitted
+        n_t = dataset.target.n_items
+        epoch = model.rows(DANN.phases[0], dataset).epoch(np.random.default_rng(0))
+        histories = joint_histories(dataset)  # row u: target history, row n_users + u: source history
+        rows = np.where(epoch["is_target"], epoch["user"], epoch["user"] + dataset.n_users)
+        assert epoch["neg"].shape == (len(rows), 1)
+        assert ((epoch["neg"][:, 0] >= n_t) == ~epoch["is_target"]).all()  # source items after target items
+        assert np.asarray(histories[rows, epoch["pos"]]).min() > 0
+        assert np.asarray(histories[rows, epoch["neg"][:, 0]]).max() == 0  # never a known item
+
     def test_learns_for_cold_start_users(self, fitted):
         model, dataset = fitted
         got = evaluate(model, dataset)["ndcg@10"]  # test users of this split are the cold users
@@ -123,7 +144,7 @@ class TestDANN(RecommenderConformance):
     def test_transferred_holds_the_encoder_at_initialisation(self, fitted):
         model, dataset = fitted
         assert self.model_class.phases[0].moves == ("encoder",)
-        fresh = build_dann_net(dataset.sizes, model.config, joint_histories(dataset)).state()
+        fresh = numpy_weights(fresh_net(dataset, model.config))
         assert sorted(model.transferred) == ["encoder/bias", "encoder/kernel"]
         for name, before in model.transferred.items():
             np.testing.assert_array_equal(before, fresh[name])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conformance import RecommenderConformance
+from xcatrec.testing import RecommenderConformance
 
 from conftest import make_tiny_dataset
 from xcatrec.errors import ConfigError

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conformance import RecommenderConformance
 
-import xcatrec.models.emcdr as emcdr_module
-from conftest import RandomScores, make_tiny_dataset, with_ratings
+from conftest import RandomScores, make_tiny_dataset, record_exports, with_ratings
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.evaluation import evaluate, evaluate_ratings
 from xcatrec.evaluation.transfer import transfer_amount
-from xcatrec.models.emcdr import EMCDR, EMCDRConfig, mlp_apply, split_users
+from xcatrec.models.emcdr import EMCDR, EMCDRConfig
+from xcatrec.models.mf_training import split_users
+from xcatrec.testing import RecommenderConformance
+from xcatrec.training import checkpoint_path, mlp_numpy
 
 TINY = dict(epochs=2, source_epochs=2, map_epochs=2, dim=4, batch_size=64, learning_rate=0.05)
 
@@ -51,17 +52,7 @@ def fitted(request):
 
     ds = load_dataset("synthetic", rho=1.0, split="cold-start", beta=0.3, images=False, n_users=600,
                       n_source_items=150, n_target_items=150)
-    snapshots = []
-    original = emcdr_module.fit_domain_mf
-
-    def recording(*args, **kwargs):
-        factors, report = original(*args, **kwargs)
-        snapshots.append(factors.user_factors.copy())
-        return factors, report
-
-    patch = pytest.MonkeyPatch()
-    patch.setattr(emcdr_module, "fit_domain_mf", recording)
-    request.addfinalizer(patch.undo)
+    snapshots = record_exports(request, EMCDR)  # phase name -> its last export (after training)
     model = EMCDR(ds.sizes, EMCDRConfig(epochs=4, source_epochs=4, map_epochs=10, dim=16, batch_size=512,
                                         learning_rate=0.01, map_learning_rate=0.01, reg=1e-4, valid_users=0))
     model.fit(ds)
@@ -77,8 +68,12 @@ def test_learns_to_serve_cold_users(fitted):
 
 def test_transferred_factors_are_the_mf_phase_outputs_and_stay_frozen(fitted):
     ds, model, snapshots = fitted
-    source_snapshot, target_snapshot = snapshots
+    source_snapshot = snapshots["source-mf"]["source_user_factors"]
+    target_snapshot = snapshots["target-mf"]["target_user_factors"]
     assert [p.moves for p in model.phases] == [("source_user_factors",), ("target_user_factors",), ()]
+    # the map phase early-stops on its own held-out users: a refit freezes only the target-mf epochs
+    assert [p.validate for p in model.phases] == ["", "valid", "held-out"]
+    assert model.refit_epochs == {"epochs": ("target-mf", "patience")}
     np.testing.assert_array_equal(model.transferred["source_user_factors"], source_snapshot)
     np.testing.assert_array_equal(model.transferred["target_user_factors"], target_snapshot)
     state = model.get_state()
@@ -92,9 +87,12 @@ def test_cold_users_are_mapped_and_warm_users_keep_their_target_factors(fitted):
     ds, model, snapshots = fitted
     cold = ds.cold_users
     warm = np.unique(ds.target.train.users)
-    mapped = mlp_apply([model.mapping[f"map_{k}"] for k in range(4)], snapshots[0][cold])
+    assert sorted(model.mapping) == sorted(snapshots["map"]) == [f"map/dense_{i}/{w}" for i in (0, 1)
+                                                                  for w in ("bias", "kernel")]
+    mapped = mlp_numpy(snapshots["source-mf"]["source_user_factors"][cold], model.mapping, "map", 2, "tanh")
     np.testing.assert_allclose(model.user_factors[cold], mapped, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(model.user_factors[warm], snapshots[1][warm])
+    target = snapshots["target-mf"]["target_user_factors"]
+    np.testing.assert_array_equal(model.user_factors[warm], target[warm])
     # the mapping learned something: it predicts held-out target factors better than their mean does
     history = model.report.history["map/valid_neg_mse"]
     assert max(history) > history[0]
@@ -116,3 +114,11 @@ def test_split_users_and_bad_configs():
     model = EMCDR(ds.sizes, EMCDRConfig(**TINY))
     with pytest.raises(ConfigError, match="not been trained"):
         model.predict_ratings([0], [0])
+
+
+def test_every_phase_writes_its_checkpoint(tmp_path):
+    ds = make_tiny_dataset()
+    model = EMCDR(ds.sizes, EMCDRConfig(**TINY, checkpoint_dir=str(tmp_path)))
+    model.fit(ds)
+    for phase in model.phases:  # the map phase too
+        assert checkpoint_path(tmp_path, "emcdr", phase.name, 0).is_file(), phase.name

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conformance import RecommenderConformance
+from xcatrec.testing import RecommenderConformance
 
 from conftest import make_tiny_dataset
 from xcatrec.errors import ConfigError
 from xcatrec.evaluation import evaluate
-from xcatrec.method_names import PEERS, TARGET_ONLY
+from xcatrec.names import PEERS, TARGET_ONLY
 from xcatrec.models import make_model
 from xcatrec.models.implicit_als import ImplicitALS, ImplicitALSConfig
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conformance import RecommenderConformance
+from xcatrec.testing import RecommenderConformance
 
 from conftest import make_tiny_dataset
 from xcatrec.data.types import CrossDomainDataset, Domain, Interactions, Vocab

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conformance import RecommenderConformance
+from xcatrec.testing import RecommenderConformance
 from conftest import make_tiny_dataset
 
 from xcatrec.data.types import CrossDomainDataset, Domain, Interactions, Vocab

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conformance import RecommenderConformance
+from xcatrec.testing import RecommenderConformance
 
 from xcatrec.data.types import CrossDomainDataset, Domain, Interactions, Vocab
 from xcatrec.errors import ConfigError, DataError

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conformance import RecommenderConformance
 
-import xcatrec.models.ptupcdr as ptupcdr_module
-from conftest import RandomScores, make_tiny_dataset, with_ratings
+from conftest import RandomScores, make_tiny_dataset, record_exports, with_ratings
 from xcatrec.data.types import Interactions
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.evaluation import evaluate, evaluate_ratings
 from xcatrec.evaluation.transfer import transfer_amount
 from xcatrec.models.ptupcdr import PTUPCDR, PTUPCDRConfig, padded_history
+from xcatrec.testing import RecommenderConformance
 
 TINY = dict(epochs=2, source_epochs=2, meta_epochs=2, dim=4, batch_size=64, meta_batch_size=64,
             learning_rate=0.05, history_len=4, meta_dim=8)
@@ -47,17 +46,7 @@ def fitted(request):
 
     ds = load_dataset("synthetic", rho=1.0, split="cold-start", beta=0.3, images=False, n_users=600,
                       n_source_items=150, n_target_items=150)
-    snapshots = []
-    original = ptupcdr_module.fit_domain_mf
-
-    def recording(*args, **kwargs):
-        factors, report = original(*args, **kwargs)
-        snapshots.append({k: v.copy() for k, v in vars(factors).items()})
-        return factors, report
-
-    patch = pytest.MonkeyPatch()
-    patch.setattr(ptupcdr_module, "fit_domain_mf", recording)
-    request.addfinalizer(patch.undo)
+    snapshots = record_exports(request, PTUPCDR)  # phase name -> its last export (after training)
     model = PTUPCDR(ds.sizes, PTUPCDRConfig(epochs=4, source_epochs=4, meta_epochs=4, dim=16, batch_size=512,
                                             meta_batch_size=256, learning_rate=0.01, meta_learning_rate=0.01,
                                             reg=1e-4, valid_users=0))
@@ -73,10 +62,15 @@ def test_learns_to_serve_cold_users(fitted):
 
 
 def test_transferred_factors_are_the_mf_phase_outputs_and_stay_frozen(fitted):
-    ds, model, (source, target) = fitted
+    ds, model, snapshots = fitted
+    source, target = snapshots["source-mf"], snapshots["target-mf"]
     assert model.phases[0].moves == ("source_user_factors", "source_item_factors")
     assert model.phases[1].moves == ("item_factors", "item_bias")
-    expected = {"source_user_factors": source["user_factors"], "source_item_factors": source["item_factors"],
+    assert [p.validate for p in model.phases] == ["", "valid", "valid"]
+    assert model.refit_epochs == {"epochs": ("target-mf", "patience"),
+                                  "meta_epochs": ("meta", "meta_patience")}
+    expected = {"source_user_factors": source["source_user_factors"],
+                "source_item_factors": source["source_item_factors"],
                 "item_factors": target["item_factors"], "item_bias": target["item_bias"]}
     assert sorted(model.transferred) == sorted(expected)
     state = model.get_state()
@@ -84,16 +78,18 @@ def test_transferred_factors_are_the_mf_phase_outputs_and_stay_frozen(fitted):
         np.testing.assert_array_equal(model.transferred[name], snapshot)
         np.testing.assert_array_equal(state[name], snapshot)  # frozen during the meta phase
     assert (transfer_amount(model)["l2"] == 0).all()
-    assert any(k.startswith("meta_") for k in state)
+    network = sorted(k for k in state if k.startswith(("attention/", "meta/")))
+    assert network == sorted(snapshots["meta"]) and "meta/dense_1/kernel" in network
 
 
 def test_cold_users_are_bridged_personally_and_warm_users_keep_their_factors(fitted):
-    ds, model, (_, target) = fitted
+    ds, model, snapshots = fitted
+    target = snapshots["target-mf"]["target_user_factors"]
     warm = np.unique(ds.target.train.users)
-    np.testing.assert_array_equal(model.user_factors[warm], target["user_factors"][warm])
+    np.testing.assert_array_equal(model.user_factors[warm], target[warm])
     cold = model.user_factors[ds.cold_users]
     assert np.isfinite(cold).all()
-    assert not np.allclose(cold, target["user_factors"][ds.cold_users])
+    assert not np.allclose(cold, target[ds.cold_users])
     # a personal bridge per user: the bridged factors are not one linear map of the source factors
     src = model.get_state()["source_user_factors"][ds.cold_users]
     shared, *_ = np.linalg.lstsq(src, cold, rcond=None)

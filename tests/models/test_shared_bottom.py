@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance import RecommenderConformance
 from conftest import RandomScores, make_tiny_dataset
 from xcatrec.data import load_dataset
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.evaluation import evaluate
 from xcatrec.models.shared_bottom import DOMAINS, SharedBottom, SharedBottomConfig, mixed_rows
-from xcatrec.models.towers import row_loss
-from xcatrec.training.sampling import NegativeSampler
+from xcatrec.testing import RecommenderConformance
+from xcatrec.training import numpy_weights, row_loss
 
 SMALL = dict(dim=16, shared_units=(16,), batch_size=64, epochs=1)
 
@@ -28,6 +27,7 @@ class TestSharedBottomConformance(RecommenderConformance):
         assert model.phases == SharedBottom.phases
         assert [(p.name, p.data, p.moves) for p in model.phases] == [("joint", "both", ())]
         assert model.transferred == {}
+        assert model.refit_epochs == {"epochs": ("", "patience")} and model.jit_compile is False
 
     def test_user_representations_per_domain(self, fitted):
         model, dataset = fitted
@@ -37,12 +37,18 @@ class TestSharedBottomConformance(RecommenderConformance):
         with pytest.raises(ConfigError, match="domain"):
             model.user_representations("books")
 
+    def test_network_holds_the_fitted_weights(self, fitted):
+        model, _ = fitted
+        state, held = model.get_state(), numpy_weights(model.network())
+        assert sorted(held) == sorted(state)
+        for name, value in state.items():
+            np.testing.assert_array_equal(held[name], value)
+
 
 def batch_of(dataset, negatives: int, size: int, seed: int = 0) -> dict[str, np.ndarray]:
     """A random mixed batch with rows of both domains."""
     rng = np.random.default_rng(seed)
-    samplers = {d: NegativeSampler(dataset.matrix(d, "train")) for d in DOMAINS}
-    rows = mixed_rows(dataset, samplers, negatives, rng)
+    rows = mixed_rows(dataset, negatives).epoch(rng)
     pick = rng.choice(len(rows["user"]), size, replace=False)
     return {k: v[pick] for k, v in rows.items()}
 
@@ -57,8 +63,7 @@ def test_bad_options_raise_config_errors(options, match):
 
 def test_mixed_rows_flag_each_domain_and_sample_its_negatives(tiny_dataset):
     ds = tiny_dataset
-    samplers = {d: NegativeSampler(ds.matrix(d, "train")) for d in DOMAINS}
-    rows = mixed_rows(ds, samplers, 3, np.random.default_rng(0))
+    rows = mixed_rows(ds, 3).epoch(np.random.default_rng(0))
     ns, nt = len(ds.source.train), len(ds.target.train)
     assert rows["neg"].shape == (ns + nt, 3) and rows["is_target"].sum() == nt
     src, tgt = rows["is_target"] == 0, rows["is_target"] == 1

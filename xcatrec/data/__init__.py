@@ -18,7 +18,7 @@ from xcatrec.data.leaks import LeakReport, cross_listed_pairs, find_leaks, remov
 from xcatrec.data.readers import read_interactions
 from xcatrec.data.registry import DATASETS, DataFile, DatasetSpec, DomainSource, get_spec
 from xcatrec.data.splits import SPLITS, cold_start, leave_one_out, random_split, temporal_split, unsplit
-from xcatrec.data.stats import dataset_stats
+from xcatrec.data.summary import dataset_stats
 from xcatrec.data.synthetic import SyntheticConfig, SyntheticMarketplace, make_synthetic, render_items
 from xcatrec.data.types import CrossDomainDataset, DatasetSizes, Domain, Interactions, Vocab
 from xcatrec.data.validation import carve_validation, merge_valid, user_kfold

@@ -19,9 +19,9 @@ import numpy as np
 
 from xcatrec.data.types import CrossDomainDataset, Domain, Interactions
 from xcatrec.errors import ConfigError, DataError
+from xcatrec.names import SPLITS
 
 BOTH = ("source", "target")
-SPLITS = ("published", "loo", "random", "temporal", "cold-start")
 TRAIN, VALID, TEST = 0, 1, 2
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from xcatrec.data.splits import BOTH, rank_from_end, rebuild, check_domains
-from xcatrec.data.types import CrossDomainDataset, Domain
+from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError
 
 

@@ -10,7 +10,7 @@ tie-aware ranks to :mod:`xcatrec.evaluation.metrics`:
   order of two models, Krichene & Rendle, KDD 2020): the candidates are the user's positives plus ``N``
   negatives sampled uniformly without replacement from the items that are neither excluded (as in full
   ranking: the user's known items for the evaluated part) nor positive, fixed by
-  ``seed`` and the user (:mod:`xcatrec.evaluation.sampling`), so results do not depend on the batch
+  ``seed`` and the user (:mod:`xcatrec.evaluation.candidates`), so results do not depend on the batch
   size. A user with several positives has every positive ranked against the *same* ``N`` negatives (and,
   as in full ranking, against the user's other positives).
 - ``"disencdr-replica"``: sampled-999 with the negatives drawn *with* replacement, as published code on
@@ -32,17 +32,19 @@ import scipy.sparse as sp
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError, UnknownIdError
 from xcatrec.evaluation.metrics import UserRanks, mae, ranking_metrics, rmse
-from xcatrec.evaluation.sampling import sample_negatives
+from xcatrec.evaluation.candidates import sample_negatives
+from xcatrec.names import RANKING_PROTOCOLS, REPLICA_PROTOCOL
 
 __all__ = ["PROTOCOLS", "evaluate", "evaluate_ratings"]
 
-#: Protocol name -> number of sampled negatives (``None``: rank against all candidate items).
-#: ``"disencdr-replica"`` samples its 999 negatives *with* replacement, as the published code on the
-#: DisenCDR splits does; the experiment layer pairs it with model selection on test, so its numbers
-#: are an optimistic replica of the published protocol, never a result (see :mod:`xcatrec.experiment`).
-PROTOCOLS: dict[str, int | None] = {"full": None, "sampled-99": 99, "sampled-999": 999, "disencdr-replica": 999}
+#: Protocol name -> number of sampled negatives (``None``: rank against all candidate items), as
+#: :data:`xcatrec.names.RANKING_PROTOCOLS` declares them. ``"disencdr-replica"`` samples its 999
+#: negatives *with* replacement, as the published code on the DisenCDR splits does; the experiment
+#: layer pairs it with model selection on test, so its numbers are an optimistic replica of the
+#: published protocol, never a result (see :mod:`xcatrec.experiment`).
+PROTOCOLS = RANKING_PROTOCOLS
 #: Sampled protocols whose negatives are drawn with replacement.
-WITH_REPLACEMENT = frozenset({"disencdr-replica"})
+WITH_REPLACEMENT = frozenset({REPLICA_PROTOCOL})
 _EXCLUDED = {"test": "known", "valid": "train"}
 
 
@@ -167,7 +169,7 @@ def evaluate(model, dataset: CrossDomainDataset, *, protocol: str = "full", ks: 
     """Ranking metrics of ``model`` on the held-out target items of ``dataset``.
 
     Args:
-        model: A :class:`~xcatrec.models.base.Recommender` (only ``score`` is used).
+        model: A :class:`~xcatrec.core.base.Recommender` (only ``score`` is used).
         dataset: The data set the model was trained on.
         protocol: One of :data:`PROTOCOLS`: ``"full"``, ``"sampled-99"``, ``"sampled-999"``.
         ks: Cut-offs K for the @K metrics (one int or several).

@@ -58,6 +58,11 @@ def _frame(records_or_df) -> pd.DataFrame:
     missing = [c for c in ("method", "seed", "value") if c not in df.columns]
     if missing:
         raise ConfigError(f"Results lack the column(s) {missing}.", "Build them with records(..., method=, seed=).")
+    if "kind" in df.columns and set(df["kind"].dropna()) - {"test"}:
+        kinds = sorted(set(df["kind"].dropna()) - {"test"})
+        raise ConfigError(f"The results mix test records with {kinds} records (validation scores, costs, "
+                          "searches or per-user values), which would be averaged together.",
+                          "Pass only the test records: xcatrec.experiment.quality_records(records).")
     if "k" in df.columns:
         df["k"] = df["k"].astype("Int64")
     return df

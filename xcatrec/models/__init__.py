@@ -1,4 +1,4 @@
-"""All recommendation methods behind one contract (:class:`xcatrec.models.base.Recommender`).
+"""All recommendation methods behind one contract (:class:`xcatrec.core.base.Recommender`).
 
 Methods are looked up in the explicit registry :data:`METHODS` (no import by string). Build one with
 :func:`make_model`, which turns keyword options into the method's frozen config.
@@ -11,7 +11,7 @@ from typing import Any
 
 from xcatrec.data.types import DatasetSizes
 from xcatrec.errors import ConfigError
-from xcatrec.models.base import FitReport, ModelConfig, Phase, Recommender
+from xcatrec.core.base import FitReport, ModelConfig, Phase, Recommender
 from xcatrec.models.bpr_mf import BPRMF, BPRMFConfig
 from xcatrec.models.cmf import CMF, CMFConfig
 from xcatrec.models.conet import CoNet, CoNetConfig
@@ -27,7 +27,7 @@ from xcatrec.models.popularity import Popularity, PopularityConfig
 from xcatrec.models.ptupcdr import PTUPCDR, PTUPCDRConfig
 from xcatrec.models.seed_cnn import SeedCNN, SeedCNNConfig
 from xcatrec.models.shared_bottom import SharedBottom, SharedBottomConfig
-from xcatrec.models.train_config import TrainConfig
+from xcatrec.training.config import TrainConfig
 
 METHODS: dict[str, type[Recommender]] = {
     "popularity": Popularity,
@@ -48,7 +48,7 @@ METHODS: dict[str, type[Recommender]] = {
     "item-mean": ItemMean,
 }
 
-from xcatrec.method_names import LEARNED_TRANSFER, PEERS, TARGET_ONLY, TRANSFER  # noqa: E402  (re-exported)
+from xcatrec.names import LEARNED_TRANSFER, PEERS, TARGET_ONLY, TRANSFER  # noqa: E402  (re-exported)
 
 def make_model(method: str, sizes: DatasetSizes, **options: Any) -> Recommender:
     """Build the method named ``method`` for a data set of ``sizes``, with config fields ``options``.

@@ -20,14 +20,12 @@ from typing import ClassVar
 import keras
 import numpy as np
 
+from xcatrec.core.base import Phase, saved_arrays
+from xcatrec.core.search import FACTOR_SPACE, Float
 from xcatrec.data.types import CrossDomainDataset
-from xcatrec.errors import ConfigError, DataError
-from xcatrec.models.base import FitReport, Phase
-from xcatrec.models.search import FACTOR_SPACE, Float
-from xcatrec.models.mf_training import (FactorConfig, RatingFactorModel, build_net, domain_arrays,
-                                        export_factors, metric_name, row_batches, valid_metric)
-from xcatrec.training.sampling import NegativeSampler
-from xcatrec.training.trainer import fit_keras
+from xcatrec.errors import ConfigError
+from xcatrec.models.mf_training import FactorConfig, RatingFactorModel, domain_factors, domain_rows
+from xcatrec.training import Rows, numpy_weights
 
 
 @dataclass(frozen=True)
@@ -54,54 +52,38 @@ class CMFConfig(FactorConfig):
 class CMF(RatingFactorModel):
     """Shared user factors, per-domain item factors and biases, trained on both domains at once.
 
-    Item rows of the joint network are the target items ``0..n_target-1`` followed by the source items.
+    Item rows of the joint :class:`~xcatrec.training.layers.FactorNet` are the target items
+    ``0..n_target-1`` followed by the source items.
     """
 
     name = "cmf"
     config_class = CMFConfig
     search_space = {**FACTOR_SPACE, "source_weight": Float(0.1, 2.0, log=True)}
-    refit_epochs = {"epochs": ("", "patience")}
     phases = (Phase("joint", "both"),)
 
-    def __init__(self, sizes, config: CMFConfig | None = None) -> None:
-        super().__init__(sizes, config)
-        self.source_item_factors: np.ndarray | None = None
-        self.source_item_bias: np.ndarray | None = None
+    source_item_factors: np.ndarray | None = None
+    source_item_bias: np.ndarray | None = None
 
-    def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
+    def build(self, phase: Phase, dataset: CrossDomainDataset) -> keras.Model:
+        return self.factor_net(self.sizes.n_target_items + self.sizes.n_source_items)
+
+    def rows(self, phase: Phase, dataset: CrossDomainDataset) -> Rows:
+        """Target rows, then source rows (items shifted by ``n_target_items``), with a ``weight`` column."""
         cfg: CMFConfig = self.config
-        keras.utils.set_random_seed(cfg.seed)
-        self.fit_rating_range(dataset)
+        tgt = domain_rows(dataset, "target", cfg.loss)
+        src = domain_rows(dataset, "source", cfg.loss, offset=self.sizes.n_target_items, start=len(tgt))
+        columns = {k: np.concatenate([tgt.columns[k], src.columns[k]]) for k in tgt.columns}
+        columns["weight"] = np.concatenate([np.ones(len(tgt), np.float32),
+                                            np.full(len(src), cfg.source_weight, np.float32)])
+        return Rows(columns, tgt.negatives + src.negatives)
+
+    def export(self, phase: Phase, net: keras.Model) -> dict[str, np.ndarray]:
+        state = numpy_weights(net)
         n_tgt = self.sizes.n_target_items
-        tgt_rows, src_rows = dataset.target.train, dataset.source.train
-        tgt, tgt_mean = domain_arrays(tgt_rows, cfg.loss, "target")
-        src, src_mean = domain_arrays(src_rows, cfg.loss, "source")
-        item_key = "pos" if cfg.loss == "bpr" else "item"
-        src[item_key] = src[item_key] + n_tgt
-        arrays = {k: np.concatenate([tgt[k], src[k]]) for k in tgt}
-        arrays["weight"] = np.concatenate([np.ones(len(tgt_rows), np.float32),
-                                           np.full(len(src_rows), cfg.source_weight, np.float32)])
-        negatives = None
-        if cfg.loss == "bpr":
-            tgt_sampler = NegativeSampler(dataset.matrix("target", "train"))
-            src_sampler = NegativeSampler(dataset.matrix("source", "train"))
-            negatives = lambda rng: np.concatenate([  # noqa: E731
-                tgt_sampler.sample(tgt_rows.users, rng), src_sampler.sample(src_rows.users, rng) + n_tgt])
-        net = build_net(cfg, self.sizes.n_users, n_tgt + self.sizes.n_source_items)
-
-        def copy() -> None:
-            self.set_factors(export_factors(net, slice(0, n_tgt), tgt_mean))
-            source = export_factors(net, slice(n_tgt, None), src_mean)
-            self.source_item_factors, self.source_item_bias = source.item_factors, source.item_bias
-
-        copy()
-        report = fit_keras(net, batches=row_batches(arrays, cfg.batch_size, cfg.seed, negatives),
-                           validate=valid_metric(self, dataset, cfg, copy), verbose=verbose,
-                           log_prefix=f"{self.name} ", epochs=cfg.epochs, patience=cfg.patience,
-                           eval_every=cfg.eval_every, metric=metric_name(cfg.loss),
-                           checkpoint=cfg.checkpoint_dir or None, checkpoint_seed=cfg.seed)
-        copy()
-        return report
+        self.set_factors(domain_factors(state, self.means["target"], slice(0, n_tgt)))
+        source = domain_factors(state, self.means["source"], slice(n_tgt, None))
+        self.source_item_factors, self.source_item_bias = source.item_factors, source.item_bias
+        return state
 
     def source_scores(self, users) -> np.ndarray:
         """Scores of all *source* items for ``users`` (the other half of the joint factorisation)."""
@@ -110,16 +92,11 @@ class CMF(RatingFactorModel):
         return (user_f[users] @ self.source_item_factors.T + self.source_item_bias).astype(np.float32)
 
     def get_state(self) -> dict[str, np.ndarray]:
-        state = super().get_state()
-        state["source_item_factors"] = self.source_item_factors
-        state["source_item_bias"] = self.source_item_bias
-        return state
+        return {**super().get_state(), "source_item_factors": self.source_item_factors,
+                "source_item_bias": self.source_item_bias}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        for key in ("source_item_factors", "source_item_bias"):
-            if key not in state or len(state[key]) != self.sizes.n_source_items:
-                raise DataError(f"The saved CMF weights have no {key!r} with one row per source item.",
-                                "Load a folder written by CMF.save() for the same data set.")
+        rows = dict.fromkeys(("source_item_factors", "source_item_bias"), self.sizes.n_source_items)
+        arrays = saved_arrays(self.name, state, list(rows), rows)
         super().set_state(state)
-        self.source_item_factors = np.asarray(state["source_item_factors"], np.float32)
-        self.source_item_bias = np.asarray(state["source_item_bias"], np.float32)
+        self.source_item_factors, self.source_item_bias = arrays["source_item_factors"], arrays["source_item_bias"]

@@ -16,19 +16,17 @@ example's own tower is in the loss. Scoring uses exactly the same input, so it n
 go with each target item, and a cold-start user's source history reaches the target tower through H.
 The profiles are recomputed from the current item embeddings at the start of every epoch and enter as
 inputs, without a gradient (a differentiable mean over every history made an epoch several times
-slower); the best epoch's weights are restored together with the profiles they were trained with.
+slower): a Keras callback refreshes them before each epoch, and the best epoch's weights are restored
+together with the profiles they were trained with (they are non-trainable weights of the network).
 
 Phases: one, ``joint``, on both domains. Knowledge crosses through the cross units (and the shared
-user embedding). For this joint model :attr:`~xcatrec.models.base.Recommender.transferred` holds the
-cross matrices ``cross/layer_l`` at initialisation, so ``transfer_amount`` measures how far the
-cross-domain channel moved during training.
+user embedding); the phase's moves name the cross matrices ``cross/layer_l``, so ``transfer_amount``
+measures how far that channel moved during training.
 
-Scoring is an MLP per (user, item) pair, so it is done in numpy in cache-sized blocks: the first layer
-is split as ``W [u; i] = W_u u + W_i i`` with the item part precomputed once for all items, the source
-tower's first layer depends on the user only, and the two towers' matrices of each cross layer are
-fused into one product. That is about 1.3k multiply-adds per pair with the default widths, so full
-ranking costs minutes, not seconds, on a CPU (hence ``valid_users=1000``). Taught in the chapter
-"Transfer methods".
+Scoring is an MLP per (user, item) pair, run in numpy in cache-sized blocks (:meth:`CoNet._parts`
+precomputes what does not depend on the pair): about 1.3k multiply-adds per pair with the default
+widths, so full ranking costs minutes, not seconds, on a CPU (hence ``valid_users=1000``). Taught in
+the chapter "Transfer methods".
 """
 
 from __future__ import annotations
@@ -40,13 +38,13 @@ import numpy as np
 import scipy.sparse as sp
 from keras import ops
 
+from xcatrec.core.base import Phase, saved_arrays
+from xcatrec.core.search import Float
 from xcatrec.data.types import CrossDomainDataset
-from xcatrec.errors import ConfigError, DataError
-from xcatrec.models.base import FitReport, Phase, Recommender
-from xcatrec.models.search import Float
-from xcatrec.models.train_config import TrainConfig
-from xcatrec.training.sampling import NegativeSampler
-from xcatrec.training.trainer import build_keras, epoch_dataset, fit_synced, replica_mean
+from xcatrec.errors import ConfigError
+from xcatrec.training import KerasRecommender, NegativeSampler, Negatives, Rows, embedding, numpy_weights
+from xcatrec.training.config import TrainConfig
+from xcatrec.training.losses import binary_cross_entropy, replica_mean
 
 _PAIRS_PER_BLOCK = 16384  # (user, item) pairs per numpy block while scoring: stays in cache
 
@@ -102,31 +100,45 @@ def history_mean_numpy(matrix: sp.csr_matrix, table: np.ndarray) -> np.ndarray:
 
 
 class CoNetNet(keras.Model):
-    """The two towers with cross units; inputs ``{"user", "item", "label", "is_target"}`` per row."""
+    """The two towers with cross units; inputs ``{"user", "item", "label", "is_target"}`` per row.
+
+    Its weights, as :func:`~xcatrec.training.layers.numpy_weights` names them: ``user_embedding``,
+    ``source_item_embedding``, ``target_item_embedding``, ``source_tower/dense_<i>/kernel`` (and
+    ``bias``, likewise for ``target_tower``), ``cross/layer_<l>``, ``source_output/kernel`` (``bias``;
+    ``target_output``) and the non-trainable profile tables ``source_profile`` and ``target_profile``.
+    """
 
     def __init__(self, sizes, config: CoNetConfig, source_train: sp.csr_matrix, target_train: sp.csr_matrix,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         cfg, seed = config, config.seed
-        emb = lambda n, k, name: keras.layers.Embedding(  # noqa: E731
-            n, cfg.dim, embeddings_initializer=keras.initializers.RandomNormal(stddev=cfg.init_std, seed=seed + k),
-            name=name)
-        dense = lambda units, k, name, bias=True: keras.layers.Dense(  # noqa: E731
-            units, use_bias=bias, kernel_initializer=keras.initializers.GlorotUniform(seed=seed + k), name=name)
-        self.user_embedding = emb(sizes.n_users, 0, "user_embedding")
-        self.source_items = emb(sizes.n_source_items, 1, "source_item_embedding")
-        self.target_items = emb(sizes.n_target_items, 2, "target_item_embedding")
-        self.source_tower = [dense(h, 10 + i, f"source_dense_{i}") for i, h in enumerate(cfg.hidden)]
-        self.target_tower = [dense(h, 20 + i, f"target_dense_{i}") for i, h in enumerate(cfg.hidden)]
-        self.cross = [dense(h, 30 + i, f"cross_{i}", bias=False) for i, h in enumerate(cfg.hidden) if i > 0]
-        self.source_output = dense(1, 40, "source_output")
-        self.target_output = dense(1, 41, "target_output")
+        dense = lambda units, k, name: keras.layers.Dense(  # noqa: E731
+            units, kernel_initializer=keras.initializers.GlorotUniform(seed=seed + k), name=name)
+        self.user_embedding = embedding(sizes.n_users, cfg.dim, cfg.init_std, seed, "user_embedding")
+        self.source_items = embedding(sizes.n_source_items, cfg.dim, cfg.init_std, seed + 1, "source_item_embedding")
+        self.target_items = embedding(sizes.n_target_items, cfg.dim, cfg.init_std, seed + 2, "target_item_embedding")
+        self.source_tower = [dense(h, 10 + i, f"dense_{i}") for i, h in enumerate(cfg.hidden)]
+        self.target_tower = [dense(h, 20 + i, f"dense_{i}") for i, h in enumerate(cfg.hidden)]
+        self.source_output, self.target_output = dense(1, 40, "source_output"), dense(1, 41, "target_output")
         self.trains = (source_train, target_train)
         self.source_profile = self.add_weight(shape=(sizes.n_users, cfg.dim), initializer="zeros",
                                               trainable=False, name="source_profile")
         self.target_profile = self.add_weight(shape=(sizes.n_users, cfg.dim), initializer="zeros",
                                               trainable=False, name="target_profile")
-        self.source_weight, self.reg = cfg.source_weight, cfg.reg
+        self.hidden, self.seed, self.source_weight, self.reg = cfg.hidden, seed, cfg.source_weight, cfg.reg
+
+    def build(self, input_shape) -> None:
+        """Create the towers' layers and the cross matrices under the names of the class docstring."""
+        for name, tower in (("source_tower", self.source_tower), ("target_tower", self.target_tower)):
+            with keras.name_scope(name):
+                width = 2 * self.user_embedding.output_dim
+                for layer in tower:
+                    layer.build((None, width))
+                    width = layer.units
+        with keras.name_scope("cross"):
+            self.cross = [keras.Variable(keras.initializers.GlorotUniform(seed=self.seed + 30 + i), shape=(a, b),
+                                         name=f"layer_{i}")
+                          for i, (a, b) in enumerate(zip(self.hidden[:-1], self.hidden[1:]), start=1)]
 
     def call(self, inputs: dict) -> dict:
         user, item = inputs["user"], inputs["item"]
@@ -140,112 +152,71 @@ class CoNetNet(keras.Model):
         a_s = ops.relu(self.source_tower[0](ops.concatenate([e, mask * profile_s + (1 - mask) * q_s], -1)))
         a_t = ops.relu(self.target_tower[0](ops.concatenate([e, mask * q_t + (1 - mask) * profile_t], -1)))
         for w_s, w_t, h in zip(self.source_tower[1:], self.target_tower[1:], self.cross):
-            a_s, a_t = ops.relu(w_s(a_s) + h(a_t)), ops.relu(w_t(a_t) + h(a_s))
+            a_s, a_t = ops.relu(w_s(a_s) + ops.matmul(a_t, h)), ops.relu(w_t(a_t) + ops.matmul(a_s, h))
         logit = ops.where(is_target, self.target_output(a_t)[:, 0], self.source_output(a_s)[:, 0])
         norm = ops.sum(e * e, -1) + ops.sum(ops.where(mask > 0, q_t, q_s) ** 2, -1)
         return {"logit": logit, "norm": norm}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        label, logit = ops.cast(x["label"], "float32"), y_pred["logit"]
-        bce = -(label * ops.log_sigmoid(logit) + (1.0 - label) * ops.log_sigmoid(-logit))
         weight = ops.where(ops.cast(x["is_target"], "bool"), 1.0, self.source_weight)
-        return replica_mean(weight * bce + self.reg * y_pred["norm"])
+        return replica_mean(weight * binary_cross_entropy(y_pred["logit"], x["label"]) + self.reg * y_pred["norm"])
 
     def refresh_profiles(self) -> None:
-        """Recompute both profile tables from the current item embeddings (start of every epoch)."""
+        """Recompute both profile tables from the current item embeddings (before every epoch)."""
         for table, items, train in ((self.source_profile, self.source_items, self.trains[0]),
                                     (self.target_profile, self.target_items, self.trains[1])):
             table.assign(history_mean_numpy(train, np.asarray(items.embeddings.numpy())))
 
-    def variables_by_name(self) -> dict:
-        """Every variable under the name :meth:`CoNet.get_state` uses (the target profile is left out)."""
-        out = {"user_embedding": self.user_embedding.embeddings, "source_profile": self.source_profile,
-               "source_item_embedding": self.source_items.embeddings,
-               "target_item_embedding": self.target_items.embeddings}
-        for side, tower in (("source", self.source_tower), ("target", self.target_tower)):
-            for i, layer in enumerate(tower):
-                out[f"{side}_tower/dense_{i}/kernel"], out[f"{side}_tower/dense_{i}/bias"] = layer.kernel, layer.bias
-        out.update({f"cross/layer_{i}": layer.kernel for i, layer in enumerate(self.cross, start=1)})
-        for side, layer in (("source", self.source_output), ("target", self.target_output)):
-            out[f"{side}_output/kernel"], out[f"{side}_output/bias"] = layer.kernel, layer.bias
-        return out
 
-    def state(self) -> dict[str, np.ndarray]:
-        """All learned arrays (and the source profile) as float32 numpy arrays, by name."""
-        return {k: np.array(v.numpy(), np.float32) for k, v in self.variables_by_name().items()}
-
-    def assign(self, state: dict[str, np.ndarray]) -> None:
-        """Set the variables from arrays named as in :meth:`state` (its inverse)."""
-        for name, variable in self.variables_by_name().items():
-            variable.assign(state[name])
-
-
-def build_conet_net(sizes, config: CoNetConfig, source_train: sp.csr_matrix,
-                    target_train: sp.csr_matrix) -> CoNetNet:
-    """Create and compile the network (variables created by one call on a dummy batch)."""
-    net = CoNetNet(sizes, config, source_train, target_train)
-    zero = np.zeros(1, np.int64)
-    net({"user": zero, "item": zero, "label": np.zeros(1, np.float32), "is_target": np.ones(1, bool)})
-    net.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    return net
-
-
-class CoNet(Recommender):
+class CoNet(KerasRecommender):
     """Collaborative cross networks trained jointly on both domains; scores are target-tower logits."""
 
     name = "conet"
+    optimizer = keras.optimizers.Adam  # dense updates of every embedding row, as the method was tuned
     config_class = CoNetConfig
     search_space = {"reg": Float(1e-6, 1e-2, log=True), "learning_rate": Float(5e-4, 1e-2, log=True),
                     "source_weight": Float(0.1, 2.0, log=True)}
-    refit_epochs = {"epochs": ("", "patience")}
     phases = (Phase("joint", "both", moves=("cross",)),)
+    weights: dict[str, np.ndarray] | None = None  # the trained arrays (get_state)
+    _fused: dict | None = None  # scoring arrays derived from them (_parts)
 
-    def __init__(self, sizes, config: CoNetConfig | None = None) -> None:
-        super().__init__(sizes, config)
-        self.weights: dict[str, np.ndarray] | None = None
-        self._fused: dict | None = None
+    def build(self, phase: Phase, dataset: CrossDomainDataset) -> CoNetNet:
+        return CoNetNet(self.sizes, self.config, dataset.matrix("source", "train"), dataset.matrix("target", "train"))
 
-    # ---------------------------------------------------------------- training
-    def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
-        cfg: CoNetConfig = self.config
-        keras.utils.set_random_seed(cfg.seed)
-        parts = []
+    def rows(self, phase: Phase, dataset: CrossDomainDataset) -> Rows:
+        """Per domain (source first): the positive rows (label 1), then ``negatives`` rows per positive
+        (label 0) whose items are drawn afresh every epoch."""
+        k = self.config.negatives
+        cols: dict[str, list] = {"user": [], "item": [], "label": [], "is_target": []}
+        negatives, start = [], 0
         for flag, dom in ((False, "source"), (True, "target")):
             train = dataset.domain(dom).train
-            parts.append((train.users, train.items, flag, NegativeSampler(dataset.matrix(dom, "train"))))
+            neg_users = np.repeat(train.users, k)
+            cols["user"] += [train.users, neg_users]
+            cols["item"] += [train.items, np.zeros(len(neg_users), train.items.dtype)]
+            cols["label"] += [np.ones(len(train), np.float32), np.zeros(len(neg_users), np.float32)]
+            cols["is_target"].append(np.full(len(train) * (1 + k), flag))
+            negatives.append(Negatives(NegativeSampler(dataset.matrix(dom, "train")), neg_users,
+                                       start=start + len(train), column="item"))
+            start += len(train) * (1 + k)
+        return Rows({name: np.concatenate(parts) for name, parts in cols.items()}, tuple(negatives))
 
-        def batches(epoch: int):
-            net.refresh_profiles()
-            rng = np.random.default_rng([cfg.seed, epoch])
-            cols: dict[str, list] = {"user": [], "item": [], "label": [], "is_target": []}
-            for users, items, flag, sampler in parts:
-                neg_users = np.repeat(users, cfg.negatives)
-                cols["user"] += [users, neg_users]
-                cols["item"] += [items, sampler.sample(neg_users, rng)]
-                cols["label"] += [np.ones(len(users), np.float32), np.zeros(len(neg_users), np.float32)]
-                cols["is_target"].append(np.full(len(users) * (1 + cfg.negatives), flag))
-            arrays = {k: np.concatenate(v) for k, v in cols.items()}
-            return epoch_dataset(arrays, cfg.batch_size, rng.permutation(len(arrays["user"])))
+    def callbacks(self, phase: Phase, net: CoNetNet) -> list[keras.callbacks.Callback]:
+        """Refresh the profiles before every epoch."""
+        return [keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs=None: net.refresh_profiles())]
 
-        net = build_keras(lambda: build_conet_net(self.sizes, cfg, dataset.matrix("source", "train"),
-                                                  dataset.matrix("target", "train")))
-        net.refresh_profiles()
-        self._copy_weights(net)
-        self.transferred = {k: v.copy() for k, v in self.weights.items() if k.startswith("cross/")}
-        return fit_synced(self, net, dataset, cfg, batches=batches, sync=lambda: self._copy_weights(net),
-                          verbose=verbose)
+    def export(self, phase: Phase, net: CoNetNet) -> dict[str, np.ndarray]:
+        state = numpy_weights(net)
+        self.set_state(state)  # keeps what scoring reads (of the profiles, only the source one)
+        return state
 
-    def _copy_weights(self, net: CoNetNet) -> None:
-        self.set_state(net.state())
-
-    # ---------------------------------------------------------------- scoring
     def _parts(self) -> dict:
-        """Scoring arrays derived from the weights: item part of layer 0, fused cross matrices."""
+        """Scoring arrays derived from the weights: the first layer split as ``W [u; i] = W_u u + W_i i``
+        with the item part precomputed for all items, and the two towers' matrices of each cross layer
+        fused into one product (the source tower's first layer depends on the user only)."""
         if self._fused is None:
-            if self.weights is None:
-                raise ConfigError(f"The {self.name} model has not been trained.",
-                                  "Call model.fit(dataset) or load a saved model first.")
-            w, d = self.weights, self.weights["user_embedding"].shape[1]
+            w = self.get_state()  # raises when not trained
+            d = w["user_embedding"].shape[1]
             k0 = w["target_tower/dense_0/kernel"]
             layers = []
             for i in range(1, len(self.config.hidden)):
@@ -315,7 +286,6 @@ class CoNet(Recommender):
         return np.vstack([self._forward(z_t[lo:lo + step], a_s[lo:lo + step], item[items[lo:lo + step]])
                           for lo in range(0, len(users), step)]) if len(users) else np.zeros(items.shape, np.float32)
 
-    # ---------------------------------------------------------------- persistence
     def get_state(self) -> dict[str, np.ndarray]:
         if self.weights is None:
             raise ConfigError(f"The {self.name} model has not been trained.",
@@ -323,21 +293,9 @@ class CoNet(Recommender):
         return dict(self.weights)
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        expected = {"user_embedding": self.sizes.n_users, "source_profile": self.sizes.n_users,
-                    "source_item_embedding": self.sizes.n_source_items,
-                    "target_item_embedding": self.sizes.n_target_items}
-        n_layers = len(self.config.hidden)
-        names = list(expected) + [f"{s}_tower/dense_{i}/{v}" for s in ("source", "target")
-                                  for i in range(n_layers) for v in ("kernel", "bias")]
-        names += [f"cross/layer_{i}" for i in range(1, n_layers)]
-        names += [f"{s}_output/{v}" for s in ("source", "target") for v in ("kernel", "bias")]
-        missing = [k for k in names if k not in state]
-        if missing:
-            raise DataError(f"The saved {self.name} weights lack {missing[:3]}.",
-                            "Load a folder written by this method's save() with the same config.")
-        for key, rows in expected.items():
-            if len(state[key]) != rows:
-                raise DataError(f"The saved {key!r} has {len(state[key])} rows but the model needs {rows}.",
-                                "Load weights saved from a model of the same data set.")
-        self.weights = {k: np.asarray(state[k], np.float32) for k in names}
-        self._fused = None
+        s, n_layers, towers, kb = self.sizes, len(self.config.hidden), ("source", "target"), ("kernel", "bias")
+        rows = {"user_embedding": s.n_users, "source_profile": s.n_users,
+                "source_item_embedding": s.n_source_items, "target_item_embedding": s.n_target_items}
+        names = [*rows, *[f"{t}_tower/dense_{i}/{v}" for t in towers for i in range(n_layers) for v in kb],
+                 *[f"cross/layer_{i}" for i in range(1, n_layers)], *[f"{t}_output/{v}" for t in towers for v in kb]]
+        self.weights, self._fused = saved_arrays(self.name, state, names, rows), None

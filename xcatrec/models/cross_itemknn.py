@@ -35,10 +35,11 @@ import scipy.sparse as sp
 
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError
-from xcatrec.models.base import FitReport, ModelConfig, Phase
-from xcatrec.models.search import Float, KNN_SPACE
+from xcatrec.core.base import FitReport, ModelConfig, Phase
+from xcatrec.core.search import Float, KNN_SPACE
+from xcatrec.training.selection import ndcg_validation
 from xcatrec.models.itemknn import (ItemKNNConfig, SparseNeighbourhood, csr_from_state, csr_state,
-                                    item_similarity, popularity_from_state, weight_features)
+                                    item_similarity, weight_features)
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,7 @@ class CrossItemKNNConfig(ItemKNNConfig):
 
 
 class CrossItemKNN(SparseNeighbourhood):
-    """Item kNN over source and target items, scoring target items from both histories.
-
-    Args:
-        sizes: Users and items per domain.
-        config: A :class:`CrossItemKNNConfig`; ``None`` uses the defaults.
-    """
+    """Item kNN over source and target items, scoring target items from both histories."""
 
     name: ClassVar[str] = "cross-itemknn"
     config_class: ClassVar[type[ModelConfig]] = CrossItemKNNConfig
@@ -104,7 +100,7 @@ class CrossItemKNN(SparseNeighbourhood):
         if self.uses_target_history:
             self._hist_target = x_target.astype(np.float32)
             self._sim_target = item_similarity(w_target, **options)
-        self._popularity = np.diff(x_target.tocsc().indptr).astype(np.float32)
+        self._set_popularity(np.diff(x_target.tocsc().indptr))
         self.source_weight = float(cfg.source_weight)
         self._assemble()
         history = self._choose_source_weight(dataset, verbose=verbose)
@@ -122,13 +118,11 @@ class CrossItemKNN(SparseNeighbourhood):
 
     def _choose_source_weight(self, dataset: CrossDomainDataset, *, verbose: bool) -> dict[str, list[float]]:
         """Keep the candidate source weight with the best validation NDCG@10 (the first on ties)."""
-        from xcatrec.training.trainer import valid_ndcg
-
         cfg = self.config
         if not (self.uses_target_history and cfg.source_weights):
             return {}
-        validate = valid_ndcg(self, dataset, max_users=cfg.valid_users, seed=cfg.seed)
-        if validate is None:
+        validation = ndcg_validation(self, dataset, max_users=cfg.valid_users, seed=cfg.seed)
+        if validation is None:
             if verbose:
                 print(f"{self.name}: no validation rows; keeping source_weight={self.source_weight:g}")
             return {}
@@ -136,7 +130,7 @@ class CrossItemKNN(SparseNeighbourhood):
         for weight in cfg.source_weights:
             self.source_weight = weight
             self._weigh_history()
-            scores.append(validate())
+            scores.append(validation.score())
         self.source_weight = cfg.source_weights[int(np.argmax(scores))]
         self._weigh_history()
         if verbose:
@@ -151,7 +145,6 @@ class CrossItemKNN(SparseNeighbourhood):
             self._weigh_history()
         else:
             self._history, self._sim = self._hist_source, self._sim_source
-        self._set_tiebreak(self._popularity)
 
     def _weigh_history(self) -> None:
         """Stack both histories with the source rows scaled by the current ``source_weight``."""
@@ -159,34 +152,30 @@ class CrossItemKNN(SparseNeighbourhood):
         self._history = sp.hstack([self._hist_source * w, self._hist_target], format="csr")
 
     def get_state(self) -> dict[str, np.ndarray]:
-        self._product(np.zeros(0, np.int64))  # raises when not trained
-        state = {**csr_state("sim_source", self._sim_source), **csr_state("hist_source", self._hist_source),
-                 "popularity": self._popularity, "source_weight": np.array([self.source_weight], np.float64)}
+        state = {**super().get_state(), **csr_state("sim_source", self._sim_source),
+                 **csr_state("hist_source", self._hist_source),
+                 "source_weight": np.array([self.source_weight], np.float64)}
         if self.uses_target_history:
             state.update(csr_state("sim_target", self._sim_target))
             state.update(csr_state("hist_target", self._hist_target))
         return state
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
+        super().set_state(state)
         n_u, n_s, n_t = self.sizes.n_users, self.sizes.n_source_items, self.sizes.n_target_items
         self._sim_source = csr_from_state(state, "sim_source", (n_s, n_t))
         self._hist_source = csr_from_state(state, "hist_source", (n_u, n_s))
         if self.uses_target_history:
             self._sim_target = csr_from_state(state, "sim_target", (n_t, n_t))
             self._hist_target = csr_from_state(state, "hist_target", (n_u, n_t))
-        self._popularity = popularity_from_state(state, n_t)
         if "source_weight" in state:  # the weight the fit chose (older saves used the config's)
             self.source_weight = float(np.asarray(state["source_weight"]).ravel()[0])
         self._assemble()
 
 
 class SourceOnlyKNN(CrossItemKNN):
-    """Zero-shot transfer: target items ranked from the user's source history alone.
-
-    The source-to-target similarities are learned from the users active in both domains; at scoring
-    time the user's own target history is ignored, so a cold-start user with no target history gets
-    the same kind of ranking as everybody else.
-    """
+    """Zero-shot transfer: target items ranked from the user's source history alone (the similarities
+    are learned from the users active in both domains), so cold-start users are ranked like everybody."""
 
     name: ClassVar[str] = "source-only"
     search_space = KNN_SPACE  # the source weight does not enter its scores

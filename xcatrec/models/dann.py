@@ -25,9 +25,8 @@ still separates the domains about as well as (or better than) without it: gradie
 current classifier and does not guarantee aligned distributions.
 
 Phases: one, ``joint``, on both domains; the shared encoder (``encoder/kernel``, ``encoder/bias``)
-carries knowledge across, and :attr:`~xcatrec.models.base.Recommender.transferred` holds it at
-initialisation, so ``transfer_amount`` measures how far it moved. Taught in the chapter "Transfer
-methods".
+carries knowledge across and is the phase's moves, so ``transfer_amount`` measures how far it moved.
+Taught in the chapter "Transfer methods".
 """
 
 from __future__ import annotations
@@ -37,16 +36,18 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 import scipy.sparse as sp
+import tensorflow as tf
 from keras import ops
 
+from xcatrec.core.base import Phase, saved_arrays
+from xcatrec.core.factors import FactorModel
+from xcatrec.core.search import Float
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError
-from xcatrec.models.base import FitReport, Phase
-from xcatrec.models.search import Float
-from xcatrec.models.embeddings import FactorModel
-from xcatrec.models.train_config import TrainConfig
-from xcatrec.training.sampling import NegativeSampler
-from xcatrec.training.trainer import build_keras, epoch_dataset, fit_synced, replica_mean
+from xcatrec.training import (MLP, KerasRecommender, NegativeSampler, Negatives, Rows, embedding, mlp_numpy,
+                              numpy_weights)
+from xcatrec.training.config import TrainConfig
+from xcatrec.training.losses import binary_cross_entropy, replica_mean, row_loss
 
 CLASSIFIER_ACTIVATION = "tanh"  # hidden layer of the domain classifier
 ACTIVATIONS = {"linear": lambda x: x, "tanh": np.tanh, "relu": lambda x: np.maximum(x, 0)}
@@ -93,8 +94,6 @@ class DANNConfig(TrainConfig):
 
 def gradient_reversal(x, scale: float):
     """Identity in the forward pass; multiplies the incoming gradient by ``-scale`` in the backward pass."""
-    import tensorflow as tf
-
     @tf.custom_gradient
     def reverse(y):
         def grad(upstream):
@@ -121,10 +120,8 @@ def joint_histories(dataset: CrossDomainDataset) -> sp.csr_matrix:
 
     Row ``u`` is user ``u``'s target history, row ``n_users + u`` their source history.
     """
-    n_t, n_s = dataset.target.n_items, dataset.source.n_items
-    tgt = sp.hstack([dataset.matrix("target", "train"), sp.csr_matrix((dataset.n_users, n_s))])
-    src = sp.hstack([sp.csr_matrix((dataset.n_users, n_t)), dataset.matrix("source", "train")])
-    joint = sp.vstack([tgt, src]).tocsr()
+    joint = sp.block_diag([dataset.matrix("target", "train"), dataset.matrix("source", "train")], format="csr",
+                          dtype=np.float64)
     joint.sum_duplicates()
     joint.sort_indices()
     return joint
@@ -149,8 +146,6 @@ def adversary_weights(histories: sp.csr_matrix, users: np.ndarray, is_target: np
 
 def history_sum(indptr, indices, table, rows):
     """Sum of ``table`` rows over each history row in ``rows``, and the history lengths (TensorFlow)."""
-    import tensorflow as tf
-
     starts, ends = tf.gather(indptr, rows), tf.gather(indptr, rows + 1)
     positions = tf.ragged.range(starts, ends)
     vectors = tf.gather(table, tf.gather(indices, positions.flat_values))
@@ -160,34 +155,28 @@ def history_sum(indptr, indices, table, rows):
 class DANNNet(keras.Model):
     """Encoder, per-domain BPR scorers and the adversarial domain classifier.
 
-    Inputs are dicts ``{"user", "pos", "neg", "is_target"}`` with joint item ids (see
-    :func:`joint_histories`); outputs the BPR score difference, the domain logit and the L2 norm.
+    Inputs are dicts ``{"user", "pos", "neg", "is_target", "domain_weight"}`` (``neg`` of shape
+    ``(B, 1)``) with joint item ids (see :func:`joint_histories`); outputs the positive and negative
+    scores, the domain logit and the L2 norm. Weights: ``user_embedding``, ``items``, ``item_bias``
+    (joint item rows, target first), ``encoder/kernel``, ``encoder/bias`` and the classifier's
+    ``classifier/dense_<i>/kernel`` and ``bias``.
     """
 
     def __init__(self, n_users: int, n_items: int, histories: sp.csr_matrix, config: DANNConfig, **kwargs) -> None:
         super().__init__(**kwargs)
         cfg, seed = config, config.seed
-        init = lambda k: keras.initializers.RandomNormal(stddev=cfg.init_std, seed=seed + k)  # noqa: E731
-        glorot = lambda k: keras.initializers.GlorotUniform(seed=seed + k)  # noqa: E731
-        self.user_embedding = keras.layers.Embedding(n_users, cfg.dim, embeddings_initializer=init(0),
-                                                     name="user_embedding")
-        self.items = keras.layers.Embedding(n_items, cfg.dim, embeddings_initializer=init(1), name="items")
-        self.item_bias = keras.layers.Embedding(n_items, 1, embeddings_initializer="zeros", name="item_bias")
-        self.encoder = keras.layers.Dense(cfg.dim, activation=cfg.activation, kernel_initializer=glorot(2),
-                                          name="encoder")
+        self.user_embedding = embedding(n_users, cfg.dim, cfg.init_std, seed, "user_embedding")
+        self.items = embedding(n_items, cfg.dim, cfg.init_std, seed + 1, "items")
+        self.item_bias = embedding(n_items, 1, 1.0, 0, "item_bias", zeros=True)
+        self.encoder = keras.layers.Dense(cfg.dim, activation=cfg.activation, name="encoder",
+                                          kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 2))
         self.reverse = GradientReversal(cfg.adv_weight)
-        layers = ([(cfg.classifier_units, CLASSIFIER_ACTIVATION)] if cfg.classifier_units else []) + [(1, None)]
-        self.classifier = [keras.layers.Dense(u, activation=a, kernel_initializer=glorot(3 + i), name=f"classifier_{i}")
-                           for i, (u, a) in enumerate(layers)]
+        units = ((cfg.classifier_units,) if cfg.classifier_units else ()) + (1,)
+        self.classifier = MLP(units, seed + 3, name="classifier", activation=CLASSIFIER_ACTIVATION)
         self.indptr = histories.indptr.astype(np.int64)
         self.indices = histories.indices.astype(np.int64)
         self.n_users = n_users
         self.source_weight, self.reg = cfg.source_weight, cfg.reg
-
-    def represent(self, user, history, count):
-        """``r = f(W [e_u; history / count] + b)`` (zero history for a zero count)."""
-        mean = history / ops.cast(ops.maximum(count, 1), history.dtype)[:, None]
-        return self.encoder(ops.concatenate([self.user_embedding(user), mean], axis=-1))
 
     def call(self, inputs: dict) -> dict:
         user, pos, neg = inputs["user"], inputs["pos"], inputs["neg"]
@@ -195,91 +184,56 @@ class DANNNet(keras.Model):
         rows = ops.where(is_target, user, user + self.n_users)
         q_pos, q_neg = self.items(pos), self.items(neg)
         total, count = history_sum(self.indptr, self.indices, self.items.embeddings, rows)
-        # the history is an input feature: no gradient flows through it into the item embeddings
-        r = self.represent(user, ops.stop_gradient(total - q_pos), count - 1)  # own positive left out
-        diff = ops.sum(r * (q_pos - q_neg), -1) + ops.squeeze(self.item_bias(pos) - self.item_bias(neg), -1)
-        domain = self.reverse(r)
-        for layer in self.classifier:
-            domain = layer(domain)
+        # r = f(W [e_u; mean of the history without the row's positive] + b); the history is an input
+        # feature: no gradient flows through it into the item embeddings
+        history = ops.stop_gradient(total - q_pos) / ops.cast(ops.maximum(count - 1, 1), total.dtype)[:, None]
         e = self.user_embedding(user)
-        norm = ops.sum(e * e + q_pos * q_pos + q_neg * q_neg, -1)
-        return {"diff": diff, "domain": domain[:, 0], "norm": norm}
+        r = self.encoder(ops.concatenate([e, history], axis=-1))
+        s_pos = ops.sum(r * q_pos, -1) + ops.squeeze(self.item_bias(pos), -1)
+        s_neg = ops.sum(r[:, None, :] * q_neg, -1) + ops.squeeze(self.item_bias(neg), -1)
+        norm = ops.sum(e * e + q_pos * q_pos, -1) + ops.mean(ops.sum(q_neg * q_neg, -1), -1)
+        return {"pos": s_pos, "neg": s_neg, "domain": self.classifier(self.reverse(r))[:, 0], "norm": norm}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         is_target = ops.cast(x["is_target"], "bool")
-        label = ops.cast(is_target, "float32")
-        bpr = -ops.log_sigmoid(y_pred["diff"]) * ops.where(is_target, 1.0, self.source_weight)
-        logit = y_pred["domain"]
-        bce = -(label * ops.log_sigmoid(logit) + (1.0 - label) * ops.log_sigmoid(-logit))
-        bce = bce * ops.cast(x["domain_weight"], "float32")
+        bpr = row_loss(y_pred["pos"], y_pred["neg"], "bpr") * ops.where(is_target, 1.0, self.source_weight)
+        bce = binary_cross_entropy(y_pred["domain"], is_target) * ops.cast(x["domain_weight"], "float32")
         return replica_mean(bpr + bce + self.reg * y_pred["norm"])
 
-    def state(self) -> dict[str, np.ndarray]:
-        """The learned arrays by name (joint item rows: target first)."""
-        f = lambda v: np.array(v.numpy(), np.float32)  # noqa: E731
-        out = {"user_embedding": f(self.user_embedding.embeddings), "items": f(self.items.embeddings),
-               "item_bias": f(self.item_bias.embeddings)[:, 0],
-               "encoder/kernel": f(self.encoder.kernel), "encoder/bias": f(self.encoder.bias)}
-        for i, layer in enumerate(self.classifier):
-            out[f"classifier/dense_{i}/kernel"], out[f"classifier/dense_{i}/bias"] = f(layer.kernel), f(layer.bias)
-        return out
 
-
-def build_dann_net(sizes, config: DANNConfig, histories: sp.csr_matrix) -> DANNNet:
-    """Create and compile the network (variables created by one call on a dummy batch)."""
-    net = DANNNet(sizes.n_users, sizes.n_target_items + sizes.n_source_items, histories, config)
-    zero = np.zeros(1, np.int64)
-    net({"user": zero, "pos": zero, "neg": zero, "is_target": np.ones(1, bool),
-         "domain_weight": np.ones(1, np.float32)})
-    net.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    return net
-
-
-class DANN(FactorModel):
-    """Domain-adversarial user encoder; target scores ``<r_u, q_i> + b_i`` (see the module docstring).
-
-    A user with target training history is represented by ``r_u^t``; one without (a cold-start user)
-    by ``r_u^s`` from their source history.
-    """
+class DANN(KerasRecommender, FactorModel):
+    """Domain-adversarial user encoder; target scores ``<r_u, q_i> + b_i`` (see the module docstring)."""
 
     name = "dann"
+    optimizer = keras.optimizers.Adam  # dense updates of every embedding row, as the method was tuned
     config_class = DANNConfig
     search_space = {"reg": Float(1e-6, 1e-2, log=True), "learning_rate": Float(1e-3, 2e-2, log=True),
                     "adv_weight": Float(0.01, 1.0, log=True)}
-    refit_epochs = {"epochs": ("", "patience")}
     phases = (Phase("joint", "both", moves=("encoder",)),)
+    weights: dict[str, np.ndarray]  # the arrays of the state besides the target factors (set_state)
 
-    def __init__(self, sizes, config: DANNConfig | None = None) -> None:
-        super().__init__(sizes, config)
-        self.weights: dict[str, np.ndarray] = {}
+    def setup(self, dataset: CrossDomainDataset) -> None:
+        self._histories = joint_histories(dataset)
 
-    def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
-        cfg: DANNConfig = self.config
-        keras.utils.set_random_seed(cfg.seed)
+    def build(self, phase: Phase, dataset: CrossDomainDataset) -> DANNNet:
+        return DANNNet(self.sizes.n_users, self.sizes.n_target_items + self.sizes.n_source_items, self._histories,
+                       self.config)
+
+    def rows(self, phase: Phase, dataset: CrossDomainDataset) -> Rows:
+        """Source rows, then target rows, in joint item ids, with one negative per row drawn each epoch
+        and the weight of each row in the domain loss (:func:`adversary_weights`)."""
         n_t = self.sizes.n_target_items
         src, tgt = dataset.source.train, dataset.target.train
-        samplers = tuple(NegativeSampler(dataset.matrix(d, "train")) for d in ("source", "target"))
         users = np.concatenate([src.users, tgt.users])
-        pos = np.concatenate([src.items + n_t, tgt.items])
         is_target = np.concatenate([np.zeros(len(src), bool), np.ones(len(tgt), bool)])
-        histories = joint_histories(dataset)
-        domain_weight = adversary_weights(histories, users, is_target)
+        sampler = lambda dom: NegativeSampler(dataset.matrix(dom, "train"))  # noqa: E731
+        return Rows({"user": users, "pos": np.concatenate([src.items + n_t, tgt.items]), "is_target": is_target,
+                     "domain_weight": adversary_weights(self._histories, users, is_target)},
+                    (Negatives(sampler("source"), src.users, offset=n_t),
+                     Negatives(sampler("target"), tgt.users, start=len(src))))
 
-        def batches(epoch: int):
-            rng = np.random.default_rng([cfg.seed, epoch])
-            neg = np.concatenate([samplers[0].sample(src.users, rng) + n_t, samplers[1].sample(tgt.users, rng)])
-            return epoch_dataset({"user": users, "pos": pos, "neg": neg, "is_target": is_target,
-                                  "domain_weight": domain_weight}, cfg.batch_size, rng.permutation(len(users)))
-
-        net = build_keras(lambda: build_dann_net(self.sizes, cfg, histories))
-        self._histories = histories
-        self._copy_weights(net)
-        self.transferred = {k: self.weights[k].copy() for k in ("encoder/kernel", "encoder/bias")}
-        return fit_synced(self, net, dataset, cfg, batches=batches, sync=lambda: self._copy_weights(net),
-                          verbose=verbose)
-
-    def _copy_weights(self, net: DANNNet) -> None:
-        state = net.state()
+    def export(self, phase: Phase, net: DANNNet) -> dict[str, np.ndarray]:
+        state = numpy_weights(net)
         n_t = self.sizes.n_target_items
         reps = self._represent(state, self._histories)
         has_target = np.diff(self._histories.indptr)[:self.sizes.n_users] > 0
@@ -287,6 +241,7 @@ class DANN(FactorModel):
                         "item_factors": state["items"][:n_t], "item_bias": state["item_bias"][:n_t],
                         "source_item_factors": state["items"][n_t:], "source_item_bias": state["item_bias"][n_t:],
                         **{k: v for k, v in state.items() if k not in ("items", "item_bias")}})
+        return state
 
     def _represent(self, state: dict[str, np.ndarray], histories: sp.csr_matrix) -> dict[str, np.ndarray]:
         """Representations ``r_u^t`` and ``r_u^s`` of every user from full training histories (numpy)."""
@@ -307,14 +262,11 @@ class DANN(FactorModel):
         return self._represent(self.get_state(), joint_histories(dataset))
 
     def get_state(self) -> dict[str, np.ndarray]:
-        return {**self.weights, **super().get_state()}
+        return {**super().get_state(), **self.weights}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        names = ("user_embedding", "source_item_factors", "source_item_bias", "encoder/kernel", "encoder/bias")
-        missing = [k for k in names if k not in state]
-        if missing:
-            raise DataError(f"The saved {self.name} weights lack {missing}.",
-                            "Load a folder written by this method's save().")
+        saved_arrays(self.name, state, ["user_embedding", "source_item_factors", "source_item_bias",
+                                        "encoder/kernel", "encoder/bias"], {})
         super().set_state(state)
         base = ("user_factors", "item_factors", "item_bias")
         self.weights = {k: np.asarray(v, np.float32) for k, v in state.items() if k not in base}
@@ -336,12 +288,8 @@ def domain_examples(model: DANN, dataset: CrossDomainDataset) -> tuple[np.ndarra
 def domain_classifier_accuracy(model: DANN, dataset: CrossDomainDataset) -> float:
     """Class-balanced accuracy of the model's own domain classifier on :func:`domain_examples`."""
     x, y, _ = domain_examples(model, dataset)
-    w = model.weights
     n_layers = 2 if model.config.classifier_units else 1
-    for i in range(n_layers):
-        x = x @ w[f"classifier/dense_{i}/kernel"] + w[f"classifier/dense_{i}/bias"]
-        x = ACTIVATIONS[CLASSIFIER_ACTIVATION](x) if i < n_layers - 1 else x
-    pred = x[:, 0] > 0
+    pred = mlp_numpy(x, model.weights, "classifier", n_layers, CLASSIFIER_ACTIVATION)[:, 0] > 0
     return float(0.5 * (np.mean(pred[y]) + np.mean(~pred[~y])))
 
 

@@ -23,11 +23,12 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
 
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError
-from xcatrec.models.base import FitReport, ModelConfig, Phase, Recommender
-from xcatrec.models.search import Float, Int
+from xcatrec.core.base import FitReport, ModelConfig, Phase, Recommender, saved_arrays
+from xcatrec.core.search import Float, Int
 
 #: Items outside the model score below every modelled item: this offset, plus a popularity order in [0, 0.5].
 OUTSIDE = -1e3
@@ -71,12 +72,10 @@ class EASE(Recommender):
     phases: ClassVar[tuple[Phase, ...]] = (Phase("closed-form", "target"),)
     search_space = {"lam": Float(10.0, 5000.0, log=True), "max_items": Int(5000, 20000, log=True)}
 
-    def __init__(self, sizes, config: EASEConfig | None = None) -> None:
-        super().__init__(sizes, config)
-        self.weights: np.ndarray | None = None
-        self.modelled: np.ndarray | None = None
-        self.outside: np.ndarray | None = None
-        self._history = None
+    weights: np.ndarray | None = None  # the item-item weights B of the modelled items
+    modelled: np.ndarray | None = None  # the modelled items, sorted
+    outside: np.ndarray | None = None  # the score of every item, used for those outside the model
+    _history = None
 
     def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
         tic = time.perf_counter()
@@ -93,8 +92,7 @@ class EASE(Recommender):
         return FitReport(epochs=1, seconds=seconds, seconds_per_epoch=seconds, best_epoch=1)
 
     def _score_users(self, users: np.ndarray) -> np.ndarray:
-        if self.weights is None or self._history is None:
-            raise ConfigError("The EASE model has not been trained.", "Call model.fit(dataset) first.")
+        self.get_state()  # raises when not trained
         scores = np.repeat(self.outside[None, :], len(users), axis=0)
         scores[:, self.modelled] = self._history[users][:, self.modelled] @ self.weights
         return scores
@@ -107,16 +105,11 @@ class EASE(Recommender):
                 "history_indptr": x.indptr, "history_indices": x.indices}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        import scipy.sparse as sp
-
-        missing = [k for k in ("weights", "modelled", "outside", "history_indptr", "history_indices") if k not in state]
-        if missing:
-            raise DataError(f"The saved EASE weights lack {missing}.", "Load a folder written by EASE.save().")
-        self.weights = np.asarray(state["weights"], np.float32)
+        names = ["weights", "outside", "modelled", "history_indptr", "history_indices"]
+        arrays = saved_arrays(self.name, state, names, {"outside": self.sizes.n_target_items})
+        self.weights, self.outside = arrays["weights"], arrays["outside"]
         self.modelled = np.asarray(state["modelled"], np.int64)
-        self.outside = np.asarray(state["outside"], np.float32)
-        n = len(self.modelled)
-        if self.weights.shape != (n, n) or self.outside.shape != (self.sizes.n_target_items,):
+        if self.weights.shape != (len(self.modelled),) * 2:
             raise DataError("The saved EASE arrays do not fit this model's sizes.",
                             "Load a folder written by EASE.save() for the same data set.")
         indices = np.asarray(state["history_indices"])

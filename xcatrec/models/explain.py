@@ -55,16 +55,16 @@ class Explanation:
         return totals.reindex(["source", "target"], fill_value=0.0)
 
 
-def _neighbour_domains(model: SparseNeighbourhood) -> tuple[np.ndarray, np.ndarray]:
-    """Domain label and in-domain item index of every row of the model's similarity matrix."""
-    n_rows = model._sim.shape[0]
-    rows = np.arange(n_rows)
-    if isinstance(model, CrossItemKNN):
-        n_source = model.sizes.n_source_items
-        if model.uses_target_history:
-            return np.where(rows < n_source, "source", "target"), np.where(rows < n_source, rows, rows - n_source)
-        return np.full(n_rows, "source"), rows
-    return np.full(n_rows, "target"), rows
+def _neighbour_domains(model: SparseNeighbourhood, caller: str) -> tuple[np.ndarray, np.ndarray]:
+    """Domain label and in-domain item index of every row of a trained neighbourhood model's similarity
+    matrix (source items first in a cross-domain model); ``caller`` names the function in the errors."""
+    if not isinstance(model, SparseNeighbourhood):
+        raise ConfigError(f"{caller}() needs an item-neighbourhood model, got {type(model).__name__}.",
+                          "Use itemknn, cross-itemknn or source-only; factor models have no additive terms.")
+    model._product(np.zeros(0, np.int64))  # raises a clear error when the model is not trained
+    rows = np.arange(model._sim.shape[0])
+    n_source = model.sizes.n_source_items if isinstance(model, CrossItemKNN) else 0
+    return np.where(rows < n_source, "source", "target"), np.where(rows < n_source, rows, rows - n_source)
 
 
 def explain(model: SparseNeighbourhood, user: int, item: int, *, dataset: CrossDomainDataset | None = None,
@@ -82,34 +82,26 @@ def explain(model: SparseNeighbourhood, user: int, item: int, *, dataset: CrossD
         ConfigError: The model is not a neighbourhood model or is not trained.
         UnknownIdError: ``user`` or ``item`` is out of range.
     """
-    if not isinstance(model, SparseNeighbourhood):
-        raise ConfigError(f"explain() needs an item-neighbourhood model, got {type(model).__name__}.",
-                          "Use itemknn, cross-itemknn or source-only; factor models have no additive terms.")
+    domains, in_domain = _neighbour_domains(model, "explain")
     user = int(model._check_ids([user], model.sizes.n_users, "user")[0])
     item = int(model._check_ids([item], model.sizes.n_target_items, "item")[0])
-    model._product(np.zeros(0, np.int64))  # raises a clear error when the model is not trained
     history = model._history[user]
     rows, weights = history.indices, history.data.astype(np.float64)
     similarity = np.asarray(model._sim[rows, item].toarray(), dtype=np.float64).ravel()
     contribution = weights * similarity
     keep = contribution != 0
-    domains, in_domain = _neighbour_domains(model)
     frame = pd.DataFrame({"domain": domains[rows[keep]], "item": in_domain[rows[keep]].astype(np.int64),
                           "weight": weights[keep], "similarity": similarity[keep],
                           "contribution": contribution[keep]})
-    if dataset is not None:
-        frame["raw_item"] = [str(dataset.domain(d).items.to_raw([i])[0]) for d, i in zip(frame.domain, frame.item)]
-    else:
-        frame["raw_item"] = None
+    frame["raw_item"] = (None if dataset is None else
+                         [str(dataset.domain(d).items.to_raw([i])[0]) for d, i in zip(frame.domain, frame.item)])
     tiebreak = float(model._tiebreak[item])
     score = float(model.score([user], [item])[0, 0])
     total = float(contribution.sum())
     frame["share"] = frame["contribution"] / total if total != 0 else np.nan
     frame = frame.sort_values(["contribution", "domain", "item"], ascending=[False, True, True],
                               kind="stable").reset_index(drop=True)[COLUMNS]
-    if top is not None:
-        frame = frame.head(top)
-    return Explanation(user, item, score, tiebreak, frame)
+    return Explanation(user, item, score, tiebreak, frame if top is None else frame.head(top))
 
 
 def score_by_domain(model: SparseNeighbourhood, users, items) -> pd.DataFrame:
@@ -125,16 +117,12 @@ def score_by_domain(model: SparseNeighbourhood, users, items) -> pd.DataFrame:
         ``target`` (the same for target items), ``tiebreak`` and ``score`` (``model.score``), with
         ``source + target + tiebreak == score`` up to float32 rounding.
     """
-    if not isinstance(model, SparseNeighbourhood):
-        raise ConfigError(f"score_by_domain() needs an item-neighbourhood model, got {type(model).__name__}.",
-                          "Use itemknn, cross-itemknn or source-only; factor models have no additive terms.")
+    domains, _ = _neighbour_domains(model, "score_by_domain")
     users = model._check_ids(users, model.sizes.n_users, "user")
     items = model._check_ids(items, model.sizes.n_target_items, "item")
     if users.shape != items.shape:
         raise ConfigError(f"users and items must be paired, got {users.size} users and {items.size} items.",
                           "Pass one target item per user.")
-    model._product(np.zeros(0, np.int64))  # raises a clear error when the model is not trained
-    domains, _ = _neighbour_domains(model)
     # per pair: history row of the user times the similarity column of the item, split by neighbour domain
     terms = model._history[users].multiply(model._sim[:, items].T.tocsr()).tocsr()
     rows = np.repeat(np.arange(len(users)), np.diff(terms.indptr))

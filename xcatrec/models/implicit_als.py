@@ -19,9 +19,10 @@ from typing import ClassVar
 import numpy as np
 
 from xcatrec.data.types import CrossDomainDataset
-from xcatrec.errors import ConfigError, DataError
-from xcatrec.models.base import FitReport, ModelConfig, Phase, Recommender
-from xcatrec.models.search import Choice, Float, Int
+from xcatrec.errors import ConfigError
+from xcatrec.core.base import FitReport, ModelConfig, Phase
+from xcatrec.core.factors import FactorModel
+from xcatrec.core.search import Choice, Float, Int
 
 
 @dataclass(frozen=True)
@@ -52,19 +53,14 @@ class ImplicitALSConfig(ModelConfig):
                                   f"Use {name}={getattr(type(self), name)}, for example.")
 
 
-class ImplicitALS(Recommender):
-    """``implicit``'s iALS on the target domain alone (the external peer; see the module docstring)."""
+class ImplicitALS(FactorModel):
+    """``implicit``'s iALS on the target domain alone, scored by its user and item factors."""
 
     name: ClassVar[str] = "implicit-ials"
     config_class: ClassVar[type[ModelConfig]] = ImplicitALSConfig
     phases: ClassVar[tuple[Phase, ...]] = (Phase("als", "target"),)
     search_space = {"factors": Choice((32, 64, 128)), "regularization": Float(1e-3, 10.0, log=True),
                     "alpha": Float(0.1, 50.0, log=True), "iterations": Int(5, 30)}
-
-    def __init__(self, sizes, config: ImplicitALSConfig | None = None) -> None:
-        super().__init__(sizes, config)
-        self.user_factors: np.ndarray | None = None
-        self.item_factors: np.ndarray | None = None
 
     def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -80,22 +76,3 @@ class ImplicitALS(Recommender):
         seconds = time.perf_counter() - tic
         return FitReport(epochs=cfg.iterations, seconds=seconds, seconds_per_epoch=seconds / cfg.iterations,
                          best_epoch=cfg.iterations)
-
-    def _score_users(self, users: np.ndarray) -> np.ndarray:
-        if self.user_factors is None:
-            raise ConfigError("The implicit-ials model has not been trained.", "Call model.fit(dataset) first.")
-        return self.user_factors[users] @ self.item_factors.T
-
-    def get_state(self) -> dict[str, np.ndarray]:
-        if self.user_factors is None:
-            raise ConfigError("The implicit-ials model has not been trained.", "Call model.fit(dataset) first.")
-        return {"user_factors": self.user_factors, "item_factors": self.item_factors}
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
-        users, items = state.get("user_factors"), state.get("item_factors")
-        if (users is None or items is None or users.shape[0] != self.sizes.n_users
-                or items.shape[0] != self.sizes.n_target_items or users.shape[1] != items.shape[1]):
-            raise DataError("The saved implicit-ials factors are missing or do not fit this model's sizes.",
-                            "Load a folder written by save() of an implicit-ials model of the same data set.")
-        self.user_factors = np.asarray(users, np.float32)
-        self.item_factors = np.asarray(items, np.float32)

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from xcatrec.data.types import CrossDomainDataset
-from xcatrec.errors import ConfigError, DataError
-from xcatrec.models.base import FitReport, ModelConfig, Phase, Recommender
-from xcatrec.models.search import Float
+from xcatrec.errors import ConfigError
+from xcatrec.core.base import FitReport, ModelConfig, Phase
+from xcatrec.core.search import Float
+from xcatrec.models.popularity import ItemScores
 
 
 @dataclass(frozen=True)
@@ -39,17 +40,15 @@ class ItemMeanConfig(ModelConfig):
             raise ConfigError(f"damping must be >= 0, got {self.damping}.", "Pass damping=3.0, for example.")
 
 
-class ItemMean(Recommender):
+class ItemMean(ItemScores):
     """Score and predicted rating of item ``i`` = its (damped) mean target training rating."""
 
     name = "item-mean"
     config_class = ItemMeanConfig
     search_space = {"damping": Float(0.0, 50.0)}
     phases = (Phase("average", "target"),)
-
-    def __init__(self, sizes, config: ItemMeanConfig | None = None) -> None:
-        super().__init__(sizes, config)
-        self.means: np.ndarray | None = None
+    scores_name = "means"
+    means: np.ndarray | None = None
 
     def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
         tic = time.perf_counter()
@@ -65,12 +64,6 @@ class ItemMean(Recommender):
         seconds = time.perf_counter() - tic
         return FitReport(epochs=1, seconds=seconds, seconds_per_epoch=seconds, best_epoch=1)
 
-    def _means(self) -> np.ndarray:
-        if self.means is None:
-            raise ConfigError("The item-mean model has not been trained.",
-                              "Call model.fit(dataset) or load a saved model first.")
-        return self.means
-
     def predict_ratings(self, users, items) -> np.ndarray:
         """Predicted rating of each ``(users[k], items[k])`` pair: the item's mean."""
         users = self._check_ids(users, self.sizes.n_users, "user")
@@ -78,20 +71,4 @@ class ItemMean(Recommender):
         if users.shape != items.shape:
             raise ConfigError(f"predict_ratings needs one item per user, got {len(users)} users and "
                               f"{len(items)} items.", "Pass two arrays of the same length (pairs).")
-        return self._means()[items]
-
-    def _score_users(self, users: np.ndarray) -> np.ndarray:
-        return np.repeat(self._means()[None, :], len(users), axis=0)
-
-    def _score_candidates(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return self._means()[items]
-
-    def get_state(self) -> dict[str, np.ndarray]:
-        return {"means": self._means()}
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
-        means = state.get("means")
-        if means is None or means.shape != (self.sizes.n_target_items,):
-            raise DataError("The saved item-mean weights have no 'means' array of one mean per item.",
-                            "Load a folder written by ItemMean.save() for the same data set.")
-        self.means = np.asarray(means, np.float32)
+        return self._scores()[items]

@@ -28,8 +28,8 @@ import scipy.sparse as sp
 
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError
-from xcatrec.models.base import FitReport, ModelConfig, Phase, Recommender
-from xcatrec.models.search import KNN_SPACE
+from xcatrec.core.base import FitReport, ModelConfig, Phase, Recommender, saved_arrays
+from xcatrec.core.search import KNN_SPACE
 
 WEIGHTINGS = ("none", "tfidf", "bm25")
 TIEBREAK = 1e-6  # popularity tie-break added to scores (relative to the most popular item)
@@ -193,27 +193,16 @@ def csr_from_state(state: dict[str, np.ndarray], prefix: str, shape: tuple[int, 
     return sp.csr_matrix((data.astype(np.float32), indices, indptr), shape=shape)
 
 
-def popularity_from_state(state: dict[str, np.ndarray], n_items: int) -> np.ndarray:
-    """The saved per-item training counts, checked to hold one count per target item."""
-    popularity = state.get("popularity")
-    if popularity is None or np.shape(popularity) != (n_items,):
-        raise DataError("The saved kNN weights have no 'popularity' array of one count per target item.",
-                        "Load a folder written by save() of the same method, trained on the same data set.")
-    return np.asarray(popularity, np.float32)
-
-
 class SparseNeighbourhood(Recommender):
     """Scoring shared by the kNN models: ``scores = history[users] @ sim`` plus a popularity tie-break.
 
     Subclasses set ``self._history`` (users x neighbour items, CSR), ``self._sim`` (neighbour items x
-    target items, CSR) and ``self._tiebreak`` (float32 per target item) in ``_fit`` and ``set_state``.
+    target items, CSR) and the training popularity of the target items (:meth:`_set_popularity`) in
+    ``_fit`` and ``set_state``; the popularity is saved here, the rest by the subclass.
     """
 
-    def __init__(self, sizes, config: ModelConfig | None = None) -> None:
-        super().__init__(sizes, config)
-        self._history: sp.csr_matrix | None = None
-        self._sim: sp.csr_matrix | None = None
-        self._tiebreak = np.zeros(sizes.n_target_items, np.float32)
+    _history: sp.csr_matrix | None = None
+    _sim: sp.csr_matrix | None = None
 
     def _product(self, users: np.ndarray) -> sp.csr_matrix:
         """``history[users] @ sim``: the users' similarity sums, sparse."""
@@ -222,8 +211,9 @@ class SparseNeighbourhood(Recommender):
                               "Call model.fit(dataset) or load a saved model first.")
         return (self._history[users] @ self._sim).tocsr()
 
-    def _set_tiebreak(self, popularity: np.ndarray) -> None:
-        popularity = np.asarray(popularity, np.float64)
+    def _set_popularity(self, popularity: np.ndarray) -> None:
+        self._popularity = np.asarray(popularity, np.float32)
+        popularity = self._popularity.astype(np.float64)
         on = getattr(self.config, "popularity_tiebreak", True) and popularity.max(initial=0) > 0
         scale = TIEBREAK / popularity.max() if on else 0.0
         self._tiebreak = (popularity * scale).astype(np.float32)
@@ -247,14 +237,17 @@ class SparseNeighbourhood(Recommender):
             vals[hit] = prod.data[pos[hit]]
         return vals.reshape(items.shape) + self._tiebreak[items]
 
+    def get_state(self) -> dict[str, np.ndarray]:
+        self._product(np.zeros(0, np.int64))  # raises when not trained
+        return {"popularity": self._popularity}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        n_t = self.sizes.n_target_items
+        self._set_popularity(saved_arrays(self.name, state, ["popularity"], {"popularity": n_t})["popularity"])
+
 
 class ItemKNN(SparseNeighbourhood):
-    """Item-based kNN on the target domain's training interactions only (the target-only reference).
-
-    Args:
-        sizes: Users and items per domain.
-        config: An :class:`ItemKNNConfig`; ``None`` uses the defaults.
-    """
+    """Item-based kNN on the target domain's training interactions only (the target-only reference)."""
 
     name: ClassVar[str] = "itemknn"
     config_class: ClassVar[type[ModelConfig]] = ItemKNNConfig
@@ -268,21 +261,17 @@ class ItemKNN(SparseNeighbourhood):
         self._history = x.astype(np.float32)
         self._sim = item_similarity(weight_features(x, cfg.weighting), k=cfg.k, shrink=cfg.shrink,
                                     alpha=cfg.alpha, normalize=cfg.normalize)
-        self._popularity = np.diff(x.tocsc().indptr).astype(np.float32)
-        self._set_tiebreak(self._popularity)
+        self._set_popularity(np.diff(x.tocsc().indptr))
         seconds = time.perf_counter() - start
         if verbose:
             print(f"itemknn: {self._sim.nnz} similarities in {seconds:.2f} s")
         return FitReport(epochs=1, seconds=seconds, seconds_per_epoch=seconds)
 
     def get_state(self) -> dict[str, np.ndarray]:
-        self._product(np.zeros(0, np.int64))  # raises when not trained
-        return {**csr_state("sim", self._sim), **csr_state("history", self._history),
-                "popularity": self._popularity}
+        return {**super().get_state(), **csr_state("sim", self._sim), **csr_state("history", self._history)}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
+        super().set_state(state)
         n_u, n_t = self.sizes.n_users, self.sizes.n_target_items
         self._sim = csr_from_state(state, "sim", (n_t, n_t))
         self._history = csr_from_state(state, "history", (n_u, n_t))
-        self._popularity = popularity_from_state(state, n_t)
-        self._set_tiebreak(self._popularity)

@@ -1,38 +1,41 @@
-"""Matrix-factorisation training shared by the embedding-and-mapping family (CMF, EMCDR, PTUPCDR).
+"""Matrix factorisation shared by the embedding-and-mapping family (CMF, EMCDR, PTUPCDR).
 
-These methods all start from user and item factors learned by matrix factorisation, with one of two
-losses chosen by the config field ``loss``:
+These methods all start from user and item factors learned by matrix factorisation on the package's
+one network, :class:`~xcatrec.training.layers.FactorNet`, with one of two losses chosen by the config
+field ``loss``:
 
-* ``"bpr"`` (implicit feedback): the pairwise loss of :class:`xcatrec.models.bpr_mf.BPRNet`, here with
-  an optional weight per row (:class:`WeightedBPRNet`), so that CMF can weight its source rows.
+* ``"bpr"`` (implicit feedback): the pairwise BPR loss against one sampled negative per row, with an
+  optional weight per row (CMF weights its source rows);
 * ``"mse"`` (explicit ratings, e.g. Douban): squared error of
-  ``r_ui ~ mu_d + b_u + b_i + <p_u, q_i>`` with the domain mean ``mu_d`` fixed (:class:`RatingNet`).
+  ``r_ui ~ mu_d + b_u + b_i + <p_u, q_i>`` with the domain mean ``mu_d`` fixed (the rows hold
+  ratings centred on it, :func:`domain_rows`).
 
-Whatever the loss, training ends with numpy arrays in the shape :class:`FactorModel` scores with
-(:class:`Factors`). For ``"mse"`` the user bias rides along as one more factor column
+Whatever the loss, a phase ends with numpy arrays in the shape :class:`~xcatrec.core.FactorModel`
+scores with (:func:`domain_factors`). For ``"mse"`` the user bias rides along as one more factor column
 (users ``[p_u, b_u]``, items ``[q_i, 1]``) and the item bias holds ``mu_d + b_i``, so a score *is* the
 predicted rating and a mapping of user factors from one domain to another moves the bias too.
-:class:`RatingFactorModel` adds :meth:`~RatingFactorModel.predict_ratings` for such models.
+
+:class:`RatingFactorModel` is the family's base: the one-domain factorisation phases (a phase whose
+``data`` is ``"source"`` or ``"target"``), validation by loss (NDCG@10, or minus the RMSE of
+ratings) and :meth:`~RatingFactorModel.predict_ratings`. :class:`BridgeModel` adds what the two
+methods that carry users from the source to the target domain share (EMCDR, PTUPCDR).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import keras
 import numpy as np
-from keras import ops
 
+from xcatrec.core.base import Phase, saved_arrays
+from xcatrec.core.factors import FactorModel, Factors
 from xcatrec.data.types import CrossDomainDataset, Interactions
 from xcatrec.errors import ConfigError, DataError
-from xcatrec.models.base import FitReport
-from xcatrec.models.bpr_mf import BPRNet
-from xcatrec.models.embeddings import FactorModel
-from xcatrec.models.train_config import TrainConfig
-from xcatrec.training.optimizers import LazyAdam
-from xcatrec.training.sampling import NegativeSampler
-from xcatrec.training.trainer import build_keras, epoch_dataset, fit_keras, replica_mean, valid_ndcg
+from xcatrec.training import (FactorNet, KerasRecommender, NegativeSampler, Negatives, Rows, Validation,
+                              numpy_weights, rating_validation)
+from xcatrec.training.config import TrainConfig
 
 LOSSES = ("bpr", "mse")
 
@@ -80,229 +83,98 @@ class FactorConfig(TrainConfig):
         return self.default_reg[self.loss] if self.reg is None else float(self.reg)
 
 
-@dataclass(frozen=True)
-class Factors:
-    """Learned factors of one domain, ready for dot-product scoring (see the module docstring)."""
+def rating_mean(rows: Interactions, loss: str, what: str) -> float:
+    """Mean training rating of one domain's rows for ``loss="mse"`` (0 for BPR).
 
-    user_factors: np.ndarray
-    item_factors: np.ndarray
-    item_bias: np.ndarray
-
-
-class WeightedBPRNet(BPRNet):
-    """:class:`BPRNet` whose per-row loss is multiplied by ``inputs["weight"]`` when that key is given."""
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        per_row = -ops.log_sigmoid(y_pred["diff"]) + self.reg * y_pred["norm"]
-        if isinstance(x, dict) and "weight" in x:
-            per_row = per_row * ops.cast(x["weight"], per_row.dtype)
-        return replica_mean(per_row)
-
-
-class RatingNet(keras.Model):
-    """Biased matrix factorisation for centred ratings: ``r - mu ~ <p_u, q_i> + b_u + b_i``.
-
-    Inputs are dicts ``{"user", "item", "rating"[, "weight"]}`` with ratings already centred; the loss
-    per row is ``weight * (prediction - rating)^2 + reg * (|p_u|^2 + |q_i|^2 + b_u^2 + b_i^2)``.
+    Raises:
+        DataError: ``loss="mse"`` and the rows have no ratings.
     """
-
-    def __init__(self, n_users: int, n_items: int, dim: int, reg: float, init_std: float, seed: int,
-                 **kwargs) -> None:
-        super().__init__(**kwargs)
-        init = lambda k: keras.initializers.RandomNormal(stddev=init_std, seed=seed + k)  # noqa: E731
-        self.user_embedding = keras.layers.Embedding(n_users, dim, embeddings_initializer=init(0),
-                                                     name="user_embedding")
-        self.item_embedding = keras.layers.Embedding(n_items, dim, embeddings_initializer=init(1),
-                                                     name="item_embedding")
-        self.user_bias = keras.layers.Embedding(n_users, 1, embeddings_initializer="zeros", name="user_bias")
-        self.item_bias = keras.layers.Embedding(n_items, 1, embeddings_initializer="zeros", name="item_bias")
-        self.reg = reg
-
-    def call(self, inputs: dict) -> dict:
-        p, q = self.user_embedding(inputs["user"]), self.item_embedding(inputs["item"])
-        bu, bi = self.user_bias(inputs["user"])[:, 0], self.item_bias(inputs["item"])[:, 0]
-        pred = ops.sum(p * q, axis=-1) + bu + bi
-        norm = ops.sum(p * p + q * q, axis=-1) + bu * bu + bi * bi
-        return {"error": pred - ops.cast(inputs["rating"], pred.dtype), "norm": norm}
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        per_row = ops.square(y_pred["error"])
-        if isinstance(x, dict) and "weight" in x:
-            per_row = per_row * ops.cast(x["weight"], per_row.dtype)
-        return replica_mean(per_row + self.reg * y_pred["norm"])
-
-
-def build_net(cfg: FactorConfig, n_users: int, n_items: int) -> keras.Model:
-    """A compiled :class:`WeightedBPRNet` or :class:`RatingNet` (by ``cfg.loss``) under the strategy."""
-
-    def build() -> keras.Model:
-        zero = np.zeros(1, np.int64)
-        if cfg.loss == "bpr":
-            net = WeightedBPRNet(n_users, n_items, cfg.dim, True, cfg.l2, cfg.init_std, cfg.seed)
-            net({"user": zero, "pos": zero, "neg": zero})
-        else:
-            net = RatingNet(n_users, n_items, cfg.dim, cfg.l2, cfg.init_std, cfg.seed)
-            net({"user": zero, "item": zero, "rating": np.zeros(1, np.float32)})
-        net.compile(optimizer=LazyAdam(cfg.learning_rate))
-        return net
-
-    return build_keras(build)
-
-
-def export_factors(net: keras.Model, items: slice = slice(None), mean: float = 0.0) -> Factors:
-    """Numpy factors of ``net`` for the item rows ``items``; for a :class:`RatingNet` the user bias
-    becomes the last factor column and ``mean`` is added to the item bias."""
-    users = np.asarray(net.user_embedding.embeddings.numpy(), np.float32)
-    item_f = np.asarray(net.item_embedding.embeddings.numpy()[items], np.float32)
-    item_b = np.asarray(net.item_bias.embeddings.numpy()[items, 0], np.float32)
-    if isinstance(net, RatingNet):
-        users = np.hstack([users, net.user_bias.embeddings.numpy()]).astype(np.float32)
-        item_f = np.hstack([item_f, np.ones((len(item_f), 1), np.float32)])
-        item_b = item_b + np.float32(mean)
-    return Factors(np.ascontiguousarray(users), np.ascontiguousarray(item_f), item_b)
-
-
-def row_batches(arrays: dict[str, np.ndarray], batch_size: int, seed: int,
-                negatives: Callable[[np.random.Generator], np.ndarray] | None = None
-                ) -> Callable[[int], object]:
-    """``batches(epoch)`` for :func:`fit_keras`: a fresh numpy permutation (and negatives) per epoch.
-
-    Args:
-        arrays: Equal-length columns (``user``, ``pos`` or ``item``, ``rating``, ``weight``, ...).
-        batch_size: Rows per batch.
-        seed: Seed; epoch ``e`` uses the generator ``default_rng([seed, e])``.
-        negatives: Draws one negative item per row (in the rows' original order) for BPR, stored as
-            ``"neg"``.
-    """
-    n = len(next(iter(arrays.values())))
-
-    def batches(epoch: int):
-        rng = np.random.default_rng([seed, epoch])
-        columns = dict(arrays)
-        if negatives is not None:
-            columns["neg"] = negatives(rng)
-        return epoch_dataset(columns, batch_size, order=rng.permutation(n))
-
-    return batches
-
-
-def domain_arrays(rows: Interactions, loss: str, what: str) -> tuple[dict[str, np.ndarray], float]:
-    """Training columns of one domain's rows for ``loss``, and the mean rating (0 for BPR)."""
     if loss == "bpr":
-        return {"user": rows.users, "pos": rows.items}, 0.0
+        return 0.0
     if rows.ratings is None:
         raise DataError(f"loss='mse' needs ratings, but the {what} rows have none (implicit feedback).",
                         "Use loss='bpr' for implicit data, or a data set with ratings (e.g. Douban).")
-    mean = float(rows.ratings.mean())
-    return {"user": rows.users, "item": rows.items, "rating": rows.ratings - np.float32(mean)}, mean
+    return float(rows.ratings.mean())
 
 
-def metric_name(loss: str) -> str:
-    """Name of the validation metric in the fit report's history for ``loss``."""
-    return "valid_ndcg@10" if loss == "bpr" else "valid_neg_rmse"
+def domain_rows(dataset: CrossDomainDataset, domain: str, loss: str, *, users: np.ndarray | None = None,
+                offset: int = 0, start: int = 0, centre: bool = True) -> Rows:
+    """One domain's training rows for ``loss``.
 
-
-def fit_domain_mf(owner: "RatingFactorModel", dataset: CrossDomainDataset, domain: str, cfg: FactorConfig,
-                  *, epochs: int, validate: bool, verbose: bool = False,
-                  prefix: str = "") -> tuple[Factors, FitReport]:
-    """Matrix factorisation of one domain's training rows (one phase of EMCDR or PTUPCDR).
+    BPR: columns ``user``, ``pos`` and one negative per row drawn each epoch from the items the user
+    has no training row with. MSE: columns ``user``, ``item``, ``rating`` (centred on the domain's
+    mean training rating unless ``centre`` is false).
 
     Args:
-        owner: The model being trained; with ``validate`` its factor arrays are overwritten before each
-            validation so that it scores with the current weights.
-        dataset: The data set.
-        domain: ``"source"`` or ``"target"``.
-        cfg: The factorisation settings.
-        epochs: Maximum number of epochs.
-        validate: Early-stop on the target validation split (NDCG@10 for BPR, RMSE for MSE); only
-            meaningful for ``domain="target"``. Otherwise all epochs run and the last weights are kept.
-        verbose: Print one line per epoch.
-        prefix: Log prefix.
+        users: Only the rows of these users.
+        offset: Added to every item index (a joint item space: source items after target items).
+        start: Index of the first of these rows in the phase's rows (where the negatives go).
     """
-    n_items = dataset.domain(domain).n_items
-    rows = dataset.domain(domain).train
-    arrays, mean = domain_arrays(rows, cfg.loss, domain)
-    negatives = None
-    if cfg.loss == "bpr":
+    train = dataset.domain(domain).train
+    mean = rating_mean(train, loss, domain)
+    rows = train if users is None else train.subset(np.isin(train.users, users))
+    if loss == "bpr":
         sampler = NegativeSampler(dataset.matrix(domain, "train"))
-        negatives = lambda rng: sampler.sample(rows.users, rng)  # noqa: E731
-    net = build_net(cfg, dataset.n_users, n_items)
-    check = None
-    if validate:
-        check = valid_metric(owner, dataset, cfg, lambda: owner.set_factors(export_factors(net, mean=mean)))
-    report = fit_keras(net, batches=row_batches(arrays, cfg.batch_size, cfg.seed, negatives),
-                       validate=check, verbose=verbose, log_prefix=prefix, epochs=epochs,
-                       patience=cfg.patience, eval_every=cfg.eval_every, metric=metric_name(cfg.loss),
-                       checkpoint=cfg.checkpoint_dir or None, checkpoint_seed=cfg.seed)
-    return export_factors(net, mean=mean), report
+        return Rows({"user": rows.users, "pos": rows.items + offset},
+                    (Negatives(sampler, rows.users, start=start, offset=offset),))
+    ratings = rows.ratings - np.float32(mean) if centre else rows.ratings
+    return Rows({"user": rows.users, "item": rows.items + offset, "rating": ratings})
 
 
-def valid_metric(owner: "RatingFactorModel", dataset: CrossDomainDataset, cfg: FactorConfig,
-                 before: Callable[[], None], users: np.ndarray | None = None) -> Callable[[], float] | None:
-    """Validation callable on the target valid split: NDCG@10 for BPR, minus RMSE for MSE.
+def domain_factors(state: dict[str, np.ndarray], mean: float = 0.0, items: slice = slice(None)) -> Factors:
+    """Factors of the item rows ``items`` from the exported weights of a
+    :class:`~xcatrec.training.layers.FactorNet` (:func:`~xcatrec.training.layers.numpy_weights`).
 
-    Args:
-        owner: The model scored.
-        dataset: The data set.
-        cfg: Its config (``loss``, ``valid_users``, ``seed``).
-        before: Called first (copies the current weights into ``owner``).
-        users: Only these users (default: a random subset of ``cfg.valid_users`` validation users).
-
-    Returns:
-        The callable, or ``None`` when there is nothing to validate on.
+    With ``loss="mse"`` (the weights have a ``user_bias``), the user bias becomes the last user factor
+    column, items get a column of ones and ``mean`` is added to the item bias (see the module docstring).
     """
-    from xcatrec.evaluation import evaluate, evaluate_ratings
-
-    valid = dataset.target.valid
-    pool = np.unique(valid.users) if users is None else np.intersect1d(users, valid.users)
-    if len(pool) == 0:
-        return None
-    if cfg.loss == "bpr":
-        if users is None:
-            return valid_ndcg(owner, dataset, max_users=cfg.valid_users, seed=cfg.seed, before=before)
-
-        def ndcg() -> float:
-            before()
-            return float(evaluate(owner, dataset, part="valid", ks=(10,), users=pool)["ndcg@10"])
-
-        return ndcg
-    if valid.ratings is None:
-        raise DataError("loss='mse' needs target validation ratings, but the valid split has none.",
-                        "Use loss='bpr' for implicit data.")
-
-    def neg_rmse() -> float:
-        before()
-        return -float(evaluate_ratings(owner, dataset, part="valid", users=pool)["rmse"])
-
-    return neg_rmse
+    users, item_f, item_b = state["user_embedding"], state["item_embedding"][items], state["item_bias"][items]
+    if "user_bias" in state:
+        users = np.hstack([users, state["user_bias"][:, None]])
+        item_f = np.hstack([item_f, np.ones((len(item_f), 1), np.float32)])
+        item_b = item_b + np.float32(mean)
+    return Factors(np.ascontiguousarray(users, np.float32), np.ascontiguousarray(item_f, np.float32),
+                   np.ascontiguousarray(item_b, np.float32))
 
 
-class RatingFactorModel(FactorModel):
-    """A :class:`FactorModel` that also predicts ratings when it was trained with ``loss="mse"``.
+def split_users(users: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ``(train, held_out)`` users: a random ``fraction`` held out (none when fewer than 10 users)."""
+    n_held = int(round(fraction * len(users))) if len(users) >= 10 else 0
+    order = np.random.default_rng([seed, 31]).permutation(users)
+    return np.sort(order[n_held:]), np.sort(order[:n_held])
 
-    :attr:`rating_range` holds the lowest and highest training rating (``None`` after BPR training);
-    predictions are clipped to it.
-    """
 
-    def __init__(self, sizes, config=None) -> None:
-        super().__init__(sizes, config)
-        self.rating_range: np.ndarray | None = None
+class RatingFactorModel(KerasRecommender, FactorModel):
+    """Base of the family (see the module docstring); :attr:`rating_range` holds the lowest and highest
+    target training rating (``None`` after BPR training), to which predicted ratings are clipped."""
 
-    def set_factors(self, factors: Factors) -> None:
-        """Score with ``factors`` (target domain) from now on."""
-        self.user_factors, self.item_factors, self.item_bias = (factors.user_factors, factors.item_factors,
-                                                                factors.item_bias)
+    rating_range: np.ndarray | None = None
+    means: dict[str, float]  # mean training rating per domain (0 for BPR), set in setup
 
-    def fit_rating_range(self, dataset: CrossDomainDataset) -> None:
-        """Record the target training rating range when the config's loss is ``"mse"``."""
-        self.rating_range = None
-        if getattr(self.config, "loss", "bpr") == "mse":
-            ratings = dataset.target.train.ratings
-            if ratings is None:
-                raise DataError("loss='mse' needs ratings, but the target rows have none (implicit "
-                                "feedback).", "Use loss='bpr' for implicit data, or a data set with ratings "
-                                "(e.g. Douban).")
-            self.rating_range = np.array([ratings.min(), ratings.max()], np.float32)
+    def setup(self, dataset: CrossDomainDataset) -> None:
+        loss, ratings = self.config.loss, dataset.target.train.ratings
+        self.means = {d: rating_mean(dataset.domain(d).train, loss, d) for d in ("target", "source")}
+        self.rating_range = None if loss == "bpr" else np.array([ratings.min(), ratings.max()], np.float32)
+
+    def build(self, phase: Phase, dataset: CrossDomainDataset) -> keras.Model:
+        """A :class:`~xcatrec.training.layers.FactorNet` over the items of ``phase.data`` (a domain)."""
+        return self.factor_net(dataset.domain(phase.data).n_items)
+
+    def rows(self, phase: Phase, dataset: CrossDomainDataset) -> Rows:
+        """The training rows of the domain ``phase.data`` (:func:`domain_rows`)."""
+        return domain_rows(dataset, phase.data, self.config.loss)
+
+    def factor_net(self, n_items: int) -> FactorNet:
+        """The family's factorisation network over ``n_items`` items, with this config's settings."""
+        cfg = self.config
+        return FactorNet(self.sizes.n_users, n_items, dim=cfg.dim, loss=cfg.loss, reg=cfg.l2,
+                         init_std=cfg.init_std, seed=cfg.seed)
+
+    def validation(self, phase: Phase, dataset: CrossDomainDataset) -> Validation | None:
+        """NDCG@10 (BPR) or minus the RMSE of predicted ratings (MSE) on the target valid split."""
+        if self.config.loss == "mse":
+            return rating_validation(self, dataset)
+        return super().validation(phase, dataset)
 
     def predict_ratings(self, users, items) -> np.ndarray:
         """Predicted rating of each ``(users[k], items[k])`` pair, clipped to the training range.
@@ -333,3 +205,87 @@ class RatingFactorModel(FactorModel):
         super().set_state(state)
         rating_range = state.get("rating_range")
         self.rating_range = None if rating_range is None else np.asarray(rating_range, np.float32)
+
+
+@dataclass(frozen=True)
+class BridgeConfig(FactorConfig):
+    """Hyper-parameters shared by EMCDR and PTUPCDR (plus those of :class:`FactorConfig`).
+
+    Args:
+        source_epochs: Epochs of the source factorisation (no validation split there: all run).
+        valid_fraction: Fraction of the overlapping users held out of the bridge phase to early-stop
+            it. Their target train rows still trained the target factors, so this is a stopping rule,
+            not a cold-start estimate: choose ``reg`` on the target-mf validation.
+        warm_blend: Warm users score with ``(1 - warm_blend) * target factor + warm_blend * bridged
+            factor``; 0 keeps the target factor, as in the papers.
+    """
+
+    source_epochs: int = 20
+    valid_fraction: float = 0.1
+    warm_blend: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.source_epochs < 1:
+            raise ConfigError(f"source_epochs must be at least 1, got {self.source_epochs}.",
+                              "Pass source_epochs=1 or more.")
+        if not 0 <= self.valid_fraction < 1 or not 0 <= self.warm_blend <= 1:
+            raise ConfigError(f"valid_fraction must be in [0, 1) and warm_blend in [0, 1], got "
+                              f"{self.valid_fraction} and {self.warm_blend}.", "Pass 0.1 and 0.0, for example.")
+
+
+class BridgeModel(RatingFactorModel):
+    """Base of the methods that carry users from the source to the target domain (EMCDR, PTUPCDR).
+
+    Phases ``source-mf`` and ``target-mf`` factorise each domain and keep :attr:`source_user_factors`
+    and :attr:`target_user_factors` (this class's :meth:`export`); the last phase, the subclass's own,
+    learns a bridge from the first to the second on the overlapping users (training rows in both
+    domains), ``valid_fraction`` of them held out to early-stop it, and ends with :meth:`serve`.
+    """
+
+    source_user_factors: np.ndarray | None = None
+    source_item_factors: np.ndarray | None = None  # read by PTUPCDR's bridge, not by EMCDR's
+    target_user_factors: np.ndarray | None = None
+
+    def setup(self, dataset: CrossDomainDataset) -> None:
+        super().setup(dataset)
+        has_src = np.bincount(dataset.source.train.users, minlength=dataset.n_users) > 0
+        self._has_tgt = np.bincount(dataset.target.train.users, minlength=dataset.n_users) > 0
+        self._sourced = np.flatnonzero(has_src)  # the users the bridge serves
+        overlap = np.flatnonzero(has_src & self._has_tgt)
+        if len(overlap) == 0:
+            raise DataError(f"{self.name} needs users with source and target training rows to learn its "
+                            f"{self.phases[-1].name!r} phase, but there are none.",
+                            "Use a data set whose domains share users.")
+        self._bridge_train, self._bridge_held = split_users(overlap, self.config.valid_fraction, self.config.seed)
+
+    def export(self, phase: Phase, net: keras.Model) -> dict[str, np.ndarray]:
+        """The factorisation phases: keep the source factors, or score with the target ones."""
+        factors = domain_factors(numpy_weights(net), self.means[phase.data])
+        if phase.data == "source":
+            self.source_user_factors, self.source_item_factors = factors.user_factors, factors.item_factors
+            return {"source_user_factors": factors.user_factors, "source_item_factors": factors.item_factors}
+        self.set_factors(factors)
+        self.target_user_factors = factors.user_factors
+        return {"target_user_factors": factors.user_factors, "item_factors": factors.item_factors,
+                "item_bias": factors.item_bias}
+
+    def serve(self, bridged: np.ndarray) -> None:
+        """Score with the target user factors, except for the users with a source history (``bridged``
+        holds their bridged factors, in user order): cold users get the bridged factor, warm users
+        ``(1 - warm_blend) * target + warm_blend * bridged``."""
+        users, warm, blend = self._sourced, self._has_tgt[self._sourced], np.float32(self.config.warm_blend)
+        out = self.target_user_factors.copy()
+        out[users[~warm]] = bridged[~warm]
+        out[users[warm]] = (1 - blend) * out[users[warm]] + blend * bridged[warm]
+        self.user_factors = out
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {**super().get_state(), "source_user_factors": self.source_user_factors,
+                "target_user_factors": self.target_user_factors}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        names = ["source_user_factors", "target_user_factors"]
+        arrays = saved_arrays(self.name, state, names, dict.fromkeys(names, self.sizes.n_users))
+        super().set_state(state)
+        self.source_user_factors, self.target_user_factors = arrays[names[0]], arrays[names[1]]

@@ -10,12 +10,42 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from xcatrec.data.types import CrossDomainDataset
-from xcatrec.errors import ConfigError, DataError
-from xcatrec.models.base import FitReport, ModelConfig, Phase, Recommender
+from xcatrec.errors import ConfigError
+from xcatrec.core.base import FitReport, ModelConfig, Phase, Recommender, saved_arrays
+
+
+class ItemScores(Recommender):
+    """Base of the non-personalised models: one float32 score per target item, the same for every user.
+
+    ``_fit`` sets the vector as the attribute named :attr:`scores_name`, also its name in the state.
+    """
+
+    scores_name: ClassVar[str] = "counts"
+
+    def _scores(self) -> np.ndarray:
+        scores = getattr(self, self.scores_name, None)
+        if scores is None:
+            raise ConfigError(f"The {self.name} model has not been trained.",
+                              "Call model.fit(dataset) or load a saved model first.")
+        return scores
+
+    def _score_users(self, users: np.ndarray) -> np.ndarray:
+        return np.repeat(self._scores()[None, :], len(users), axis=0)
+
+    def _score_candidates(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return self._scores()[items]
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {self.scores_name: self._scores()}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        key = self.scores_name
+        setattr(self, key, saved_arrays(self.name, state, [key], {key: self.sizes.n_target_items})[key])
 
 
 @dataclass(frozen=True)
@@ -23,42 +53,16 @@ class PopularityConfig(ModelConfig):
     """Popularity has nothing to tune; ``seed`` is kept only for a uniform interface."""
 
 
-class Popularity(Recommender):
+class Popularity(ItemScores):
     """Score of item ``i`` = number of target training interactions with ``i``, the same for every user."""
 
     name = "popularity"
     config_class = PopularityConfig
     phases = (Phase("count", "target"),)
-
-    def __init__(self, sizes, config: PopularityConfig | None = None) -> None:
-        super().__init__(sizes, config)
-        self.counts: np.ndarray | None = None
+    counts: np.ndarray | None = None
 
     def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
         tic = time.perf_counter()
-        items = dataset.target.train.items
-        self.counts = np.bincount(items, minlength=self.sizes.n_target_items).astype(np.float32)
+        self.counts = np.bincount(dataset.target.train.items, minlength=self.sizes.n_target_items).astype(np.float32)
         seconds = time.perf_counter() - tic
         return FitReport(epochs=1, seconds=seconds, seconds_per_epoch=seconds, best_epoch=1)
-
-    def _counts(self) -> np.ndarray:
-        if self.counts is None:
-            raise ConfigError("The popularity model has not been trained.",
-                              "Call model.fit(dataset) or load a saved model first.")
-        return self.counts
-
-    def _score_users(self, users: np.ndarray) -> np.ndarray:
-        return np.repeat(self._counts()[None, :], len(users), axis=0)
-
-    def _score_candidates(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return self._counts()[items]
-
-    def get_state(self) -> dict[str, np.ndarray]:
-        return {"counts": self._counts()}
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
-        counts = state.get("counts")
-        if counts is None or counts.shape != (self.sizes.n_target_items,):
-            raise DataError("The saved popularity weights have no 'counts' array of one count per item.",
-                            "Load a folder written by Popularity.save() for the same data set.")
-        self.counts = np.asarray(counts, np.float32)

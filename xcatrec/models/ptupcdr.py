@@ -24,52 +24,38 @@ import keras
 import numpy as np
 from keras import ops
 
+from xcatrec.core.base import Phase, saved_arrays
+from xcatrec.core.search import FACTOR_SPACE
 from xcatrec.data.types import CrossDomainDataset, Interactions
-from xcatrec.errors import ConfigError, DataError
-from xcatrec.models.base import FitReport, Phase
-from xcatrec.models.search import FACTOR_SPACE
-from xcatrec.models.emcdr import bridge_users, serve_factors, split_users
-from xcatrec.models.mf_training import (FactorConfig, Factors, RatingFactorModel, domain_arrays,
-                                        fit_domain_mf, metric_name, row_batches, valid_metric)
-from xcatrec.training.sampling import NegativeSampler
-from xcatrec.training.trainer import build_keras, combine_reports, fit_keras, replica_mean
-
-_STATE = ("source_user_factors", "source_item_factors", "history", "target_user_factors")
+from xcatrec.errors import ConfigError
+from xcatrec.models.mf_training import BridgeConfig, BridgeModel, domain_rows
+from xcatrec.training import (MLP, Rows, Validation, ndcg_validation, numpy_weights, rating_validation,
+                              replica_mean, row_loss)
 
 
 @dataclass(frozen=True)
-class PTUPCDRConfig(FactorConfig):
-    """Hyper-parameters of PTUPCDR (plus those of :class:`FactorConfig` and the loop settings).
+class PTUPCDRConfig(BridgeConfig):
+    """Hyper-parameters of PTUPCDR (plus those of :class:`~xcatrec.models.mf_training.BridgeConfig`).
 
     Args:
-        source_epochs: Epochs of the source factorisation (no validation split there: all run).
         history_len: Source items per user the encoder attends over (most recent, else random).
         meta_dim: Hidden units of the meta network.
         meta_epochs: Maximum epochs of the meta phase.
         meta_batch_size: Target rows per step of the meta phase.
         meta_learning_rate: Adam step size of the meta phase.
         meta_patience: Early-stopping patience of the meta phase.
-        valid_fraction: Fraction of the overlapping users held out of the meta phase to early-stop it
-            (on their target valid rows, scored through their bridge). Their target train rows still
-            trained the target item factors, so this validation is optimistic about cold users: use it
-            to stop, and the target-mf validation to choose ``reg``.
-        warm_blend: Warm users score with ``(1 - warm_blend) * target factor + warm_blend * bridged
-            factor``; 0 keeps the target factor, as in the paper.
     """
 
-    source_epochs: int = 20
     history_len: int = 20
     meta_dim: int = 50
     meta_epochs: int = 20
     meta_batch_size: int = 1024
     meta_learning_rate: float = 1e-3
     meta_patience: int = 3
-    valid_fraction: float = 0.1
-    warm_blend: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("source_epochs", "history_len", "meta_dim", "meta_epochs", "meta_batch_size"):
+        for name in ("history_len", "meta_dim", "meta_epochs", "meta_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}.",
                                   f"Pass {name}=1 or more.")
@@ -77,10 +63,6 @@ class PTUPCDRConfig(FactorConfig):
             raise ConfigError(f"meta_learning_rate must be positive and meta_patience >= 0, got "
                               f"{self.meta_learning_rate} and {self.meta_patience}.",
                               "Pass meta_learning_rate=1e-3, meta_patience=3, for example.")
-        if not 0 <= self.valid_fraction < 1 or not 0 <= self.warm_blend <= 1:
-            raise ConfigError(f"valid_fraction must be in [0, 1) and warm_blend in [0, 1], got "
-                              f"{self.valid_fraction} and {self.warm_blend}.",
-                              "Pass 0.1 and 0.0, for example.")
 
 
 def padded_history(rows: Interactions, n_users: int, length: int, pad: int, seed: int) -> np.ndarray:
@@ -101,28 +83,27 @@ def padded_history(rows: Interactions, n_users: int, length: int, pad: int, seed
 class BridgeNet(keras.Model):
     """Characteristic encoder + meta network over frozen factors; scores bridged users on target items.
 
-    Frozen (non-trainable) weights: source user factors, source item factors with one zero row for
-    padding, each user's padded history, target item factors and biases. Inputs: ``{"user", "pos",
-    "neg"}`` (BPR) or ``{"user", "item", "rating"}`` (ratings, not centred: the item bias holds the mean).
+    Frozen (non-trainable) weights, from the model's ``state``: source user factors, source item factors
+    with one zero row for padding, each user's padded history, target item factors and biases.
+    Trained: two towers (:class:`~xcatrec.training.layers.MLP`, ReLU hidden layer), the encoder's
+    attention ``attention`` (``D`` units, then one logit per history item) and the meta network
+    ``meta`` (``meta_dim`` units, then the ``D x D_target`` bridge). Inputs: ``{"user", "pos", "neg"}``
+    (BPR, ``neg`` of shape ``(B, n)``) or ``{"user", "item", "rating"}`` (ratings, not centred: the
+    item bias holds the mean).
     """
 
-    def __init__(self, source: Factors, history: np.ndarray, target: Factors, meta_dim: int, loss: str,
-                 seed: int, **kwargs) -> None:
+    def __init__(self, state: dict[str, np.ndarray], meta_dim: int, loss: str, seed: int, **kwargs) -> None:
         super().__init__(**kwargs)
-        dim = source.user_factors.shape[1]
-        self.dim, self.loss_kind, self.pad = dim, loss, len(source.item_factors)
-        src_items = np.vstack([source.item_factors, np.zeros((1, dim), np.float32)])
-        self.src_user = self._frozen("src_user", source.user_factors)
-        self.src_item = self._frozen("src_item", src_items)
-        self.histories = self._frozen("histories", history.astype(np.int32), "int32")
-        self.tgt_item = self._frozen("tgt_item", target.item_factors)
-        self.tgt_bias = self._frozen("tgt_bias", target.item_bias)
-        init = lambda k: keras.initializers.GlorotUniform(seed=seed + k)  # noqa: E731
-        self.attention = [keras.layers.Dense(dim, activation="relu", kernel_initializer=init(0)),
-                          keras.layers.Dense(1, use_bias=False, kernel_initializer=init(1))]
-        self.meta = [keras.layers.Dense(meta_dim, activation="relu", kernel_initializer=init(2)),
-                     keras.layers.Dense(dim * target.item_factors.shape[1], kernel_initializer=init(3))]
-        self.out_dim = target.item_factors.shape[1]
+        source_items = state["source_item_factors"]
+        dim, self.out_dim = source_items.shape[1], state["item_factors"].shape[1]
+        self.dim, self.loss_kind, self.pad = dim, loss, len(source_items)
+        self.src_user = self._frozen("src_user", state["source_user_factors"])
+        self.src_item = self._frozen("src_item", np.vstack([source_items, np.zeros((1, dim), np.float32)]))
+        self.histories = self._frozen("histories", state["history"].astype(np.int32), "int32")
+        self.tgt_item = self._frozen("tgt_item", state["item_factors"])
+        self.tgt_bias = self._frozen("tgt_bias", state["item_bias"])
+        self.attention = MLP((dim, 1), seed, name="attention")
+        self.meta = MLP((meta_dim, dim * self.out_dim), seed + 2, name="meta")
 
     def _frozen(self, name: str, value: np.ndarray, dtype: str = "float32"):
         weight = self.add_weight(shape=value.shape, dtype=dtype, initializer="zeros", trainable=False,
@@ -134,123 +115,101 @@ class BridgeNet(keras.Model):
         """Target factors ``u_s W_u`` of ``users`` (a tensor of shape ``(batch, D_target)``)."""
         hist = ops.take(self.histories, users, axis=0)
         emb = ops.take(self.src_item, hist, axis=0)
-        logits = emb
-        for layer in self.attention:
-            logits = layer(logits)
-        logits = ops.where(ops.expand_dims(hist == self.pad, -1), -1e9, logits)
+        logits = ops.where(ops.expand_dims(hist == self.pad, -1), -1e9, self.attention(emb))
         char = ops.sum(ops.softmax(logits, axis=1) * emb, axis=1)
-        for layer in self.meta:
-            char = layer(char)
-        bridge = ops.reshape(char, (-1, self.dim, self.out_dim))
+        bridge = ops.reshape(self.meta(char), (-1, self.dim, self.out_dim))
         return ops.einsum("bd,bde->be", ops.take(self.src_user, users, axis=0), bridge)
+
+    def _score(self, u, items):
+        """Scores of the bridged users ``u`` ``(B, D)`` on ``items`` ``(B,)`` or ``(B, n)``."""
+        factors = ops.take(self.tgt_item, items, axis=0)
+        dot = ops.sum(u * factors, -1) if len(items.shape) == 1 else ops.sum(u[:, None, :] * factors, -1)
+        return dot + ops.take(self.tgt_bias, items)
 
     def call(self, inputs: dict):
         u = self.bridged(inputs["user"])
         if self.loss_kind == "bpr":
-            pos, neg = inputs["pos"], inputs["neg"]
-            diff = ops.take(self.tgt_item, pos, axis=0) - ops.take(self.tgt_item, neg, axis=0)
-            return ops.sum(u * diff, axis=-1) + ops.take(self.tgt_bias, pos) - ops.take(self.tgt_bias, neg)
-        pred = ops.sum(u * ops.take(self.tgt_item, inputs["item"], axis=0), axis=-1)
-        return pred + ops.take(self.tgt_bias, inputs["item"]) - ops.cast(inputs["rating"], pred.dtype)
+            return {"pos": self._score(u, inputs["pos"]), "neg": self._score(u, inputs["neg"])}
+        pred = self._score(u, inputs["item"])
+        return {"error": pred - ops.cast(inputs["rating"], pred.dtype)}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        per_row = -ops.log_sigmoid(y_pred) if self.loss_kind == "bpr" else ops.square(y_pred)
-        return replica_mean(per_row)
-
-    def bridge_numpy(self, users: np.ndarray, batch: int = 4096) -> np.ndarray:
-        """:meth:`bridged` in batches, as a float32 numpy array."""
-        out = [np.asarray(self.bridged(users[s:s + batch])) for s in range(0, len(users), batch)]
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.out_dim), np.float32)
+        if self.loss_kind == "bpr":
+            return replica_mean(row_loss(y_pred["pos"], y_pred["neg"], "bpr"))
+        return replica_mean(ops.square(y_pred["error"]))
 
 
-class PTUPCDR(RatingFactorModel):
+class PTUPCDR(BridgeModel):
     """Source MF, target MF, and a meta network that builds a personal bridge for each user."""
 
     name = "ptupcdr"
     config_class = PTUPCDRConfig
     search_space = FACTOR_SPACE
-    refit_epochs = {"epochs": ("target-mf", "patience"), "meta_epochs": ("meta", "meta_patience")}
-    phases = (Phase("source-mf", "source", moves=("source_user_factors", "source_item_factors")),
+    phases = (Phase("source-mf", "source", moves=("source_user_factors", "source_item_factors"),
+                    validate="", prefix="source_"),
               Phase("target-mf", "target", moves=("item_factors", "item_bias")),
-              Phase("meta", "overlap"))
+              Phase("meta", "overlap", prefix="meta_"))
 
-    def __init__(self, sizes, config: PTUPCDRConfig | None = None) -> None:
-        super().__init__(sizes, config)
-        self.arrays: dict[str, np.ndarray] = {}  # the _STATE arrays and the meta network's weights
+    history: np.ndarray | None = None  # each user's padded source history (padded_history)
+    network: dict[str, np.ndarray]  # the weights of the encoder and the meta network
 
-    def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
+    def setup(self, dataset: CrossDomainDataset) -> None:
+        super().setup(dataset)
         cfg: PTUPCDRConfig = self.config
-        keras.utils.set_random_seed(cfg.seed)
-        self.fit_rating_range(dataset)
-        source, src_report = fit_domain_mf(self, dataset, "source", cfg, epochs=cfg.source_epochs,
-                                           validate=False, verbose=verbose, prefix=f"{self.name} source-mf ")
-        self.transferred.update(source_user_factors=source.user_factors.copy(),
-                                source_item_factors=source.item_factors.copy())
-        target, tgt_report = fit_domain_mf(self, dataset, "target", cfg, epochs=cfg.epochs, validate=True,
-                                           verbose=verbose, prefix=f"{self.name} target-mf ")
-        self.transferred.update(item_factors=target.item_factors.copy(), item_bias=target.item_bias.copy())
-        history = padded_history(dataset.source.train, dataset.n_users, cfg.history_len,
-                                 self.sizes.n_source_items, cfg.seed)
-        self.arrays = {"source_user_factors": source.user_factors, "source_item_factors": source.item_factors,
-                       "history": history, "target_user_factors": target.user_factors}
-        meta_report = self._fit_meta(dataset, source, history, target, verbose)
-        return combine_reports({"source-mf": src_report, "target-mf": tgt_report, "meta": meta_report})
+        self.network = {}
+        self.history = padded_history(dataset.source.train, dataset.n_users, cfg.history_len,
+                                      self.sizes.n_source_items, cfg.seed)
 
-    def _fit_meta(self, dataset: CrossDomainDataset, source: Factors, history: np.ndarray, target: Factors,
-                  verbose: bool) -> FitReport:
-        cfg: PTUPCDRConfig = self.config
-        has_src, has_tgt, overlap = bridge_users(dataset)
-        if not overlap.any():
-            raise DataError("PTUPCDR needs users with source and target training rows to learn its bridge, "
-                            "but there are none.", "Use a data set whose domains share users.")
-        train_users, held = split_users(np.flatnonzero(overlap), cfg.valid_fraction, cfg.seed)
-        rows = dataset.target.train
-        rows = rows.subset(np.isin(rows.users, train_users))
-        arrays, mean = domain_arrays(rows, cfg.loss, "target")
-        if cfg.loss == "mse":  # the frozen item bias already holds the mean: fit the raw ratings
-            arrays["rating"] = arrays["rating"] + np.float32(mean)
-        negatives = None
-        if cfg.loss == "bpr":
-            sampler = NegativeSampler(dataset.matrix("target", "train"))
-            negatives = lambda rng: sampler.sample(rows.users, rng)  # noqa: E731
+    def build(self, phase: Phase, dataset: CrossDomainDataset) -> keras.Model:
+        if phase.name != "meta":
+            return super().build(phase, dataset)
+        return BridgeNet(self.get_state(), self.config.meta_dim, self.config.loss, self.config.seed)
 
-        def build() -> BridgeNet:
-            net = BridgeNet(source, history, target, cfg.meta_dim, cfg.loss, cfg.seed)
-            zero = np.zeros(1, np.int64)
-            net({"user": zero, "pos": zero, "neg": zero} if cfg.loss == "bpr"
-                else {"user": zero, "item": zero, "rating": np.zeros(1, np.float32)})
-            net.compile(optimizer=keras.optimizers.Adam(cfg.meta_learning_rate))
-            return net
+    def rows(self, phase: Phase, dataset: CrossDomainDataset) -> Rows:
+        """MF phases: the domain's rows; meta: the target training rows of the overlapping users not
+        held out, with raw ratings (the frozen item bias already holds the mean)."""
+        if phase.name != "meta":
+            return super().rows(phase, dataset)
+        return domain_rows(dataset, "target", self.config.loss, users=self._bridge_train, centre=False)
 
-        net = build_keras(build)
+    def export(self, phase: Phase, net: keras.Model) -> dict[str, np.ndarray]:
+        if phase.name != "meta":
+            return super().export(phase, net)
+        self.network = numpy_weights(net, trainable_only=True)
+        self._bridged = self.target_user_factors.copy()  # every user with a source history bridged
+        for start in range(0, len(self._sourced), 4096):
+            users = self._sourced[start:start + 4096]
+            self._bridged[users] = np.asarray(net.bridged(users))
+        self.serve(self._bridged[self._sourced])
+        return self.network
 
-        def finish() -> None:  # cold users get their bridge, warm users their target factor (or a blend)
-            users = np.flatnonzero(has_src)
-            factors = serve_factors(target.user_factors, users, net.bridge_numpy(users), has_tgt[users],
-                                    cfg.warm_blend)
-            self.set_factors(Factors(factors, target.item_factors, target.item_bias))
+    def validation(self, phase: Phase, dataset: CrossDomainDataset) -> Validation | None:
+        """Target-mf: as the family validates; meta: the same metric on the target valid rows of the
+        held-out overlapping users, each scored through their bridge."""
+        if phase.name != "meta":
+            return super().validation(phase, dataset)
+        held = self._bridge_held
+        inner = (rating_validation(self, dataset, users=held) if self.config.loss == "mse"
+                 else ndcg_validation(self, dataset, users=held))
+        if inner is None:
+            return None
 
-        def bridge_held() -> None:  # validation: the held-out users are scored through their bridge
-            factors = target.user_factors.copy()
-            factors[held] = net.bridge_numpy(held)
-            self.set_factors(Factors(factors, target.item_factors, target.item_bias))
+        def score() -> float:  # only the held-out users are scored: with their bridged factors
+            served, self.user_factors = self.user_factors, self._bridged
+            try:
+                return inner.score()
+            finally:
+                self.user_factors = served
 
-        validate = valid_metric(self, dataset, cfg, bridge_held, users=held) if len(held) else None
-        report = fit_keras(net, batches=row_batches(arrays, cfg.meta_batch_size, cfg.seed, negatives),
-                           validate=validate, epochs=cfg.meta_epochs, patience=cfg.meta_patience,
-                           verbose=verbose, log_prefix=f"{self.name} meta ", metric=metric_name(cfg.loss))
-        finish()
-        self.arrays.update({f"meta_{k}": np.asarray(w.numpy(), np.float32)
-                            for k, w in enumerate(net.trainable_weights)})
-        return report
+        return Validation(inner.metric, score)
 
     def get_state(self) -> dict[str, np.ndarray]:
-        return {**super().get_state(), **self.arrays}
+        return {**super().get_state(), "source_item_factors": self.source_item_factors, "history": self.history,
+                **self.network}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        missing = [key for key in _STATE if key not in state]
-        if missing:
-            raise DataError(f"The saved PTUPCDR weights have no {missing[0]!r} array.",
-                            "Load a folder written by PTUPCDR.save().")
+        rows = {"source_item_factors": self.sizes.n_source_items, "history": self.sizes.n_users}
+        source_items = saved_arrays(self.name, state, list(rows), rows)["source_item_factors"]
         super().set_state(state)
-        self.arrays = {k: v for k, v in state.items() if k in _STATE or k.startswith("meta_")}
+        self.source_item_factors, self.history = source_items, np.asarray(state["history"], np.int64)
+        self.network = {k: v for k, v in state.items() if k.startswith(("attention/", "meta/"))}

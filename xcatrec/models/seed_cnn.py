@@ -12,21 +12,16 @@ target items, overwrites the target model's first convolution (kernel and bias, 
 with the source model's, trains the target model 10 more epochs, then prints test accuracy on the
 *source* test items first and on the target test items second.
 
-What it gets wrong, and what this module does instead:
+What it gets wrong (the chapter Case study runs it and shows each): there is no user in the model,
+so every user gets the same ranking (:class:`SeedCNN` keeps that on purpose); ``load_data`` and the
+label are never defined, so we label items by a user-free property, their training popularity
+(:func:`item_labels`); it prints source accuracy first and reads its two numbers as target accuracy
+before and after transfer; and it reports no baseline, so :func:`train_seed_transfer` also trains the
+same target model without the weight copy.
 
-* There is no user in the model, so it cannot personalise: every user gets the same item ranking.
-  :class:`SeedCNN` keeps that property on purpose and says so.
-* Its ``load_data`` is never defined and no label is ever specified. The only user-free label such a
-  model can learn is a property of the item itself; we use the item's training popularity
-  (:func:`item_labels`, rule configurable).
-* It evaluates the source test set first; its prose then reads the two printed numbers (0.925 on
-  source, 0.875 on target) as target accuracy going "from 0.875 to 0.925". Those numbers were never
-  measured on any data. :func:`evaluate_seed` labels every number with its model and domain.
-* It reports no baseline. :func:`train_seed_transfer` also returns a target-only model that starts
-  from the same target model and gets the same fine-tuning epochs without the weight copy, so the
-  effect of the transfer is the difference between two otherwise identical runs.
-
-Taught in the chapter Case study.
+This module holds the network and its one training function; the registered method :class:`SeedCNN`
+trains with it, and so does the book's reproduction of the article's script
+(:mod:`xcatrec.book_extras.seed_cnn`, which adds the item split and the held-out metrics).
 """
 
 from __future__ import annotations
@@ -35,12 +30,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import keras
 import numpy as np
+from keras import layers
 
 from xcatrec.data.types import CrossDomainDataset, Domain
 from xcatrec.errors import ConfigError, DataError
-from xcatrec.evaluation.classification import classification_metrics
-from xcatrec.models.base import FitReport, ModelConfig, Phase, Recommender
+from xcatrec.core.base import FitReport, ModelConfig, Phase, saved_arrays
+from xcatrec.models.popularity import ItemScores
+from xcatrec.training.layers import assign_weights, numpy_weights
 
 IMAGE_SHAPE = (28, 28, 1)
 CONV_LAYERS = ("conv1", "conv2")
@@ -53,9 +51,6 @@ def build_seed_cnn(input_shape: tuple[int, int, int] = IMAGE_SHAPE):
     Layers are named ``conv1, pool1, conv2, pool2, flatten, dense, output`` so that weights have stable
     names such as ``"conv1/kernel"``.
     """
-    import keras
-    from keras import layers
-
     inputs = keras.Input(shape=input_shape, name="image")
     x = layers.Conv2D(32, (3, 3), activation="relu", name="conv1")(inputs)
     x = layers.MaxPooling2D((2, 2), name="pool1")(x)
@@ -69,9 +64,13 @@ def build_seed_cnn(input_shape: tuple[int, int, int] = IMAGE_SHAPE):
     return model
 
 
-def named_weights(model) -> dict[str, np.ndarray]:
-    """All weights of ``model`` as ``{"layer/variable": array}`` in layer order."""
-    return {f"{layer.name}/{v.name}": np.asarray(v.numpy()) for layer in model.layers for v in layer.weights}
+
+def conv_weights(n_layers: int) -> tuple[str, ...]:
+    """The names of the kernels and biases of the bottom ``n_layers`` convolutions."""
+    if not 0 <= n_layers <= len(CONV_LAYERS):
+        raise ConfigError(f"transfer_layers must be 0, 1 or 2 (the CNN has two convolutions), got {n_layers}.",
+                          "Use transfer_layers=1 for the article's setting.")
+    return tuple(f"{name}/{v}" for name in CONV_LAYERS[:n_layers] for v in ("kernel", "bias"))
 
 
 def transfer_weights(source, target, n_layers: int = 1, freeze: bool = False) -> tuple[str, ...]:
@@ -84,26 +83,17 @@ def transfer_weights(source, target, n_layers: int = 1, freeze: bool = False) ->
     Returns:
         The names of the copied arrays, e.g. ``("conv1/kernel", "conv1/bias")``.
     """
-    if not 0 <= n_layers <= len(CONV_LAYERS):
-        raise ConfigError(f"transfer_layers must be 0, 1 or 2 (the CNN has two convolutions), got {n_layers}.",
-                          "Use transfer_layers=1 for the article's setting.")
-    copied: list[str] = []
-    for name in CONV_LAYERS[:n_layers]:
-        src, tgt = source.get_layer(name), target.get_layer(name)
-        for s, t in zip(src.weights, tgt.weights):
-            t.assign(s)
-            copied.append(f"{name}/{t.name}")
-        if freeze:
-            tgt.trainable = False
+    copied = conv_weights(n_layers)
+    assign_weights(target, numpy_weights(source), copied)
     if freeze and n_layers:
+        for name in CONV_LAYERS[:n_layers]:
+            target.get_layer(name).trainable = False
         target.compile(optimizer=target.optimizer, loss="binary_crossentropy", metrics=["accuracy"])
-    return tuple(copied)
+    return copied
 
 
 def _clone_trained(model):
     """An independent copy of a trained, compiled model, including its optimizer state."""
-    import keras
-
     twin = keras.models.clone_model(model)
     twin.set_weights(model.get_weights())
     twin.compile(optimizer=keras.optimizers.Adam.from_config(model.optimizer.get_config()),
@@ -148,16 +138,14 @@ def train_seed_transfer(images_src, labels_src, images_tgt, labels_tgt, *, epoch
     ``baseline=False`` skips the baseline (``target_only_model`` is then ``None``). Each stage seeds
     Python, NumPy's global generator and TensorFlow with ``keras.utils.set_random_seed``.
     """
-    import keras
-
     def fit(model, x, y, stage_seed: int) -> dict[str, list[float]]:
         keras.utils.set_random_seed(stage_seed)
         hist = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                          verbose=verbose)
         return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
 
-    x_src, y_src = _as_images(images_src), _as_labels(labels_src)
-    x_tgt, y_tgt = _as_images(images_tgt), _as_labels(labels_tgt)
+    x_src, y_src = as_images(images_src), as_labels(labels_src)
+    x_tgt, y_tgt = as_images(images_tgt), as_labels(labels_tgt)
     keras.utils.set_random_seed(seed)
     source = build_seed_cnn(x_src.shape[1:])
     histories = {"source": fit(source, x_src, y_src, seed)}
@@ -172,28 +160,6 @@ def train_seed_transfer(images_src, labels_src, images_tgt, labels_tgt, *, epoch
     return SeedTransferResult(source, target_only, target, histories, copied)
 
 
-def evaluate_seed(result: SeedTransferResult, images_src, labels_src, images_tgt, labels_tgt,
-                  threshold: float = 0.5):
-    """Accuracy, precision, recall and F1 of every model on held-out items of each domain.
-
-    Returns:
-        A ``pandas.DataFrame`` with one row per (model, domain): columns ``model``, ``domain``, ``n``,
-        ``accuracy``, ``precision``, ``recall``, ``f1``. The article's two printed numbers are the rows
-        (transferred, source) and (transferred, target), in that order.
-    """
-    import pandas as pd
-
-    models = {"source": result.source_model, "target-only": result.target_only_model,
-              "transferred": result.transferred_model}
-    test_sets = {"source": (_as_images(images_src), _as_labels(labels_src)),
-                 "target": (_as_images(images_tgt), _as_labels(labels_tgt))}
-    rows = [{"model": model_name, "domain": domain, "n": len(y),
-             **classification_metrics(y, predict_items(model, x), threshold)}
-            for model_name, model in models.items() if model is not None
-            for domain, (x, y) in test_sets.items()]
-    return pd.DataFrame(rows)
-
-
 def predict_items(model, images, batch_size: int = 1024) -> np.ndarray:
     """Liked-probability of each item picture, float32 of shape ``(n_items,)``.
 
@@ -201,7 +167,7 @@ def predict_items(model, images, batch_size: int = 1024) -> np.ndarray:
     traced function, so scoring several freshly built models neither pays for tracing nor makes
     TensorFlow print retracing warnings into a chapter's output.
     """
-    x = _as_images(images)
+    x = as_images(images)
     parts = [np.asarray(model(x[i:i + batch_size], training=False)).reshape(-1)
              for i in range(0, len(x), batch_size)]
     return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
@@ -229,14 +195,8 @@ def item_labels(domain: Domain, rule: str = "top-half") -> np.ndarray:
     return labels.astype(np.float32)
 
 
-def split_items(images, labels, test_size: float = 0.2, seed: int = 0):
-    """The article's random item split: ``(x_train, x_test, y_train, y_test)``, not stratified."""
-    from sklearn.model_selection import train_test_split
-
-    return train_test_split(_as_images(images), _as_labels(labels), test_size=test_size, random_state=seed)
-
-
-def _as_images(images) -> np.ndarray:
+def as_images(images) -> np.ndarray:
+    """Item pictures as float32 ``(n_items, height, width, 1)``; anything else is refused."""
     x = np.asarray(images, dtype=np.float32)
     if x.ndim != 4 or x.shape[-1] != 1:
         raise DataError(f"Item images must have shape (n_items, height, width, 1), got {x.shape}.",
@@ -244,7 +204,8 @@ def _as_images(images) -> np.ndarray:
     return x
 
 
-def _as_labels(labels) -> np.ndarray:
+def as_labels(labels) -> np.ndarray:
+    """0/1 item labels as a float32 vector."""
     return np.asarray(labels, dtype=np.float32).reshape(-1)
 
 
@@ -268,38 +229,34 @@ class SeedCNNConfig(ModelConfig):
     label_rule: str = "top-half"
     validation_split: float = 0.2
 
+    def __post_init__(self) -> None:
+        if self.label_rule not in LABEL_RULES:
+            raise ConfigError(f"Unknown label_rule {self.label_rule!r}.", f"Use one of {list(LABEL_RULES)}.")
+        conv_weights(self.transfer_layers)
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError(f"epochs and batch_size must be at least 1, got {self.epochs} and {self.batch_size}.",
+                              "Pass positive values, e.g. epochs=10, batch_size=64.")
+        if not 0.0 <= self.validation_split < 1.0:
+            raise ConfigError(f"validation_split must be in [0, 1), got {self.validation_split}.",
+                              "Use 0.2 as the article does, or 0 for no validation history.")
 
-class SeedCNN(Recommender):
-    """The article's image CNN with conv-layer transfer, on the recommender contract.
 
-    The model sees item pictures and nothing about users, so it cannot personalise: :meth:`score`
-    returns the same row of item probabilities for every user. It ranks target items by how
-    "popular-looking" their picture is, which makes it a content-based popularity model.
-    """
+class SeedCNN(ItemScores):
+    """The article's image CNN with conv-layer transfer, on the recommender contract: every user gets the
+    same row of item probabilities, a content-based popularity model (see the module docstring)."""
 
     name: ClassVar[str] = "seed-cnn"
     config_class: ClassVar[type[ModelConfig]] = SeedCNNConfig
-    phases: ClassVar[tuple[Phase, ...]] = (Phase("source-pretrain", "source", moves=("conv1/kernel", "conv1/bias")),
+    phases: ClassVar[tuple[Phase, ...]] = (Phase("source-pretrain", "source", moves=conv_weights(1)),
                                            Phase("target-finetune", "target"))
+    scores_name = "item_scores"
+    item_scores: np.ndarray | None = None
+    model = None  # the trained (transferred) Keras CNN
 
     def __init__(self, sizes, config: SeedCNNConfig | None = None) -> None:
         super().__init__(sizes, config)
-        cfg = self.config
-        if cfg.label_rule not in LABEL_RULES:
-            raise ConfigError(f"Unknown label_rule {cfg.label_rule!r}.", f"Use one of {list(LABEL_RULES)}.")
-        if not 0 <= cfg.transfer_layers <= len(CONV_LAYERS):
-            raise ConfigError(f"transfer_layers must be 0, 1 or 2, got {cfg.transfer_layers}.",
-                              "Use transfer_layers=1 for the article's setting.")
-        if cfg.epochs < 1 or cfg.batch_size < 1:
-            raise ConfigError(f"epochs and batch_size must be at least 1, got {cfg.epochs} and {cfg.batch_size}.",
-                              "Pass positive values, e.g. epochs=10, batch_size=64.")
-        if not 0.0 <= cfg.validation_split < 1.0:
-            raise ConfigError(f"validation_split must be in [0, 1), got {cfg.validation_split}.",
-                              "Use 0.2 as the article does, or 0 for no validation history.")
-        moves = tuple(f"{n}/{v}" for n in CONV_LAYERS[: cfg.transfer_layers] for v in ("kernel", "bias"))
-        self.phases = (Phase("source-pretrain", "source", moves=moves), Phase("target-finetune", "target"))
-        self.model = None
-        self._item_scores: np.ndarray | None = None
+        self.phases = (Phase("source-pretrain", "source", moves=conv_weights(self.config.transfer_layers)),
+                       Phase("target-finetune", "target"))
 
     def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
         cfg = self.config
@@ -322,34 +279,22 @@ class SeedCNN(Recommender):
                                      validation_split=cfg.validation_split, baseline=False)
         seconds = time.perf_counter() - start
         self.model = result.transferred_model
-        self._item_scores = predict_items(self.model, dataset.target.images)
+        source = numpy_weights(result.source_model)  # not trained after the copy: the arrays as moved
+        self.transferred = {name: source[name] for name in result.copied}
+        self.item_scores = predict_items(self.model, dataset.target.images)
         history = {f"{stage}/{k}": v for stage, h in result.histories.items() for k, v in h.items()}
         # no model selection: the final model is the one after the last fine-tuning epoch
         return FitReport(epochs=3 * cfg.epochs, seconds=seconds, seconds_per_epoch=seconds / (3 * cfg.epochs),
                          best_epoch=3 * cfg.epochs, history=history)
 
-    def _score_users(self, users: np.ndarray) -> np.ndarray:
-        """The same item-probability row for every user: the model has no user input."""
-        if self._item_scores is None:
-            raise ConfigError("seed-cnn has not been trained.", "Call fit(dataset) or load a saved model.")
-        return np.repeat(self._item_scores[None, :], len(users), axis=0)
-
     def get_state(self) -> dict[str, np.ndarray]:
         """The transferred model's weights by ``"layer/variable"`` name, plus the cached item scores."""
-        if self.model is None or self._item_scores is None:
-            raise ConfigError("seed-cnn has no state before fit.", "Call fit(dataset) first.")
-        return {**named_weights(self.model), "item_scores": self._item_scores.copy()}
+        return {**super().get_state(), **numpy_weights(self.model)}
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         """Rebuild the CNN and restore the arrays written by :meth:`get_state`."""
         model = build_seed_cnn(IMAGE_SHAPE)
-        expected = named_weights(model)
-        missing = sorted(set(expected) - set(state))
-        if missing or "item_scores" not in state:
-            raise DataError(f"The saved seed-cnn state lacks {missing or ['item_scores']}.",
-                            "Save the model again with SeedCNN.save after fit.")
-        for layer in model.layers:
-            for v in layer.weights:
-                v.assign(np.asarray(state[f"{layer.name}/{v.name}"]))
+        names = list(numpy_weights(model))
+        model.set_weights(list(saved_arrays(self.name, state, names, {}).values()))
+        super().set_state(state)
         self.model = model
-        self._item_scores = np.asarray(state["item_scores"], dtype=np.float32)

@@ -15,16 +15,14 @@ per-row loss of each row in its own domain's head, averages per domain and minim
 ``L = L_s + lambda L_t`` (:meth:`SharedBottomNet.domain_losses` returns ``L_s`` and ``L_t``). So
 ``dL/d theta_shared = dL_s/d theta_shared + lambda dL_t/d theta_shared`` and
 ``dL/d theta_target = lambda dL_t/d theta_target``: the shared bottom is where the knowledge moves.
-Per-row losses: ``"squared"`` (the design's derivation), ``"bce"`` (the design's code) or ``"bpr"``,
-on each positive and ``negatives`` sampled negatives. Early stopping reads target validation NDCG@10.
+Per-row losses (:func:`~xcatrec.training.losses.row_loss`): ``"squared"`` (the design's derivation),
+``"bce"`` (the design's code) or ``"bpr"``, on each positive and ``negatives`` sampled negatives.
 
-Phases: one, ``joint`` on ``both`` domains, moving nothing (``transferred`` stays empty): no weights
-are handed between phases; transfer happens inside the joint phase through the shared parameters and
-is measured with representation similarity (:meth:`SharedBottom.user_representations` + linear CKA).
-Cold-start users have only source rows: their shared embedding is learned from the source loss and
-their target-private embedding stays zero, so their target scores come from ``h_u`` alone.
-
-Taught in the chapter "Transfer methods".
+Phases: one, ``joint`` on ``both`` domains, moving nothing (``transferred`` stays empty): transfer
+happens inside it through the shared parameters and is measured with representation similarity
+(:meth:`SharedBottom.user_representations` + linear CKA). Cold-start users have only source rows:
+their shared embedding is learned from the source loss and their target-private embedding stays zero,
+so their target scores come from ``h_u`` alone. Taught in the chapter "Transfer methods".
 """
 
 from __future__ import annotations
@@ -33,17 +31,16 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
+from xcatrec.core.base import Phase
+from xcatrec.core.search import Choice, Float
 from xcatrec.data.types import CrossDomainDataset
-from xcatrec.errors import ConfigError, DataError
-from xcatrec.models.base import FitReport, Phase
-from xcatrec.models.search import Choice, Float
-from xcatrec.models.embeddings import FactorModel
-from xcatrec.models.towers import MLP, TowerConfig, as_units, embedding, mlp_numpy, row_loss, sample_negatives
-from xcatrec.training.optimizers import LazyAdam
-from xcatrec.training.sampling import NegativeSampler
-from xcatrec.training.trainer import build_keras, epoch_dataset, fit_synced
+from xcatrec.errors import ConfigError
+from xcatrec.models.towers import TowerConfig, TowerModel, as_units
+from xcatrec.training import (MLP, NegativeSampler, Negatives, Rows, assign_weights, embedding, mlp_numpy,
+                              replica_mean, row_loss)
 
 DOMAINS = ("source", "target")
 FUSIONS = ("concat", "gate", "add")
@@ -51,7 +48,8 @@ FUSIONS = ("concat", "gate", "add")
 
 @dataclass(frozen=True)
 class SharedBottomConfig(TowerConfig):
-    """Hyper-parameters of the shared-bottom model (plus :class:`TowerConfig` and the loop settings).
+    """Hyper-parameters of the shared-bottom model (plus :class:`~xcatrec.models.towers.TowerConfig` and
+    the loop settings).
 
     The defaults (no shared dense layer, ``"add"`` fusion, BPR with one negative) validated best on
     Amazon Electronics -> Clothing; dense layers (shared, ``"concat"``, ``"gate"``) over-fit that
@@ -124,27 +122,6 @@ class DomainHead(keras.layers.Layer):
         norm = ops.sum(p * p, -1) + ops.sum(qp * qp, -1) + ops.mean(ops.sum(qn * qn, -1), -1)
         return s_pos, s_neg, norm
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        out = {"item_embedding": self.item_embedding.embeddings}
-        if self.fusion is not None:
-            out.update({"fusion/kernel": self.fusion.kernel, "fusion/bias": self.fusion.bias})
-        if self.private_embedding is not None:
-            out["private_embedding"] = self.private_embedding.embeddings
-        out = {f"{self.name}/{k}": np.array(v.numpy(), np.float32) for k, v in out.items()}
-        if self.item_bias is not None:
-            out[f"{self.name}/item_bias"] = np.array(self.item_bias.embeddings.numpy()[:, 0], np.float32)
-        return out
-
-    def assign(self, state: dict[str, np.ndarray]) -> None:
-        if self.private_embedding is not None:
-            self.private_embedding.embeddings.assign(state[f"{self.name}/private_embedding"])
-        if self.fusion is not None:
-            self.fusion.kernel.assign(state[f"{self.name}/fusion/kernel"])
-            self.fusion.bias.assign(state[f"{self.name}/fusion/bias"])
-        self.item_embedding.embeddings.assign(state[f"{self.name}/item_embedding"])
-        if self.item_bias is not None:
-            self.item_bias.embeddings.assign(np.asarray(state[f"{self.name}/item_bias"])[:, None])
-
 
 def _domain_means(out: dict) -> tuple:
     """Mean of each domain's per-row loss over the rows of that domain (0 when a batch has none)."""
@@ -152,7 +129,12 @@ def _domain_means(out: dict) -> tuple:
 
 
 class SharedBottomNet(keras.Model):
-    """The three-level network; inputs are mixed batches from :func:`mixed_rows`."""
+    """The three-level network; inputs are mixed batches of the rows :func:`mixed_rows` describes.
+
+    Weights (as :func:`~xcatrec.training.layers.numpy_weights` names them): ``user_embedding``,
+    ``shared_tower/dense_<i>/...`` and per domain ``<domain>/private_embedding``,
+    ``<domain>/fusion/kernel`` and ``.../bias``, ``<domain>/item_embedding``, ``<domain>/item_bias``.
+    """
 
     def __init__(self, n_users: int, n_source_items: int, n_target_items: int, cfg: SharedBottomConfig,
                  seed: int, **kwargs) -> None:
@@ -164,13 +146,8 @@ class SharedBottomNet(keras.Model):
         self.loss_kind, self.reg, self.lam = cfg.loss, cfg.reg, cfg.lam
 
     def call(self, inputs: dict) -> dict:
-        """Per-row losses of the batch's source rows (in the source head) and target rows (target head).
-
-        Every row passes through the shared bottom; then each domain's rows are gathered, so a row
-        passes through its own domain's head only.
-        """
-        import tensorflow as tf
-
+        """Per-row losses of the batch's source and of its target rows: every row passes through the
+        shared bottom, then each domain's rows are gathered and pass through that domain's head only."""
         eu = self.user_embedding(inputs["user"])
         h, norm_u = self.shared_tower(eu), ops.sum(eu * eu, -1)
         is_target = inputs["is_target"] > 0.5
@@ -187,109 +164,73 @@ class SharedBottomNet(keras.Model):
         return _domain_means(self(inputs, training=training))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        import tensorflow as tf
-
         l_s, l_t = _domain_means(y_pred)
-        return (l_s + self.lam * l_t) / tf.distribute.get_strategy().num_replicas_in_sync
+        return replica_mean(l_s + self.lam * l_t)
 
     def variable_groups(self) -> dict[str, list]:
         """Trainable variables by level: ``"shared"`` (bottom), ``"source"`` and ``"target"`` (heads)."""
         return {"shared": self.user_embedding.trainable_variables + self.shared_tower.trainable_variables,
                 "source": self.source_head.trainable_variables, "target": self.target_head.trainable_variables}
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {"user_embedding": np.array(self.user_embedding.embeddings.numpy(), np.float32),
-                **self.shared_tower.arrays("shared_tower"), **self.source_head.arrays(),
-                **self.target_head.arrays()}
 
-    def assign(self, state: dict[str, np.ndarray]) -> None:
-        self.user_embedding.embeddings.assign(state["user_embedding"])
-        self.shared_tower.assign(state, "shared_tower")
-        self.source_head.assign(state)
-        self.target_head.assign(state)
-
-
-def mixed_rows(dataset: CrossDomainDataset, samplers: dict[str, NegativeSampler], negatives: int,
-               rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """All training rows of both domains, source rows first (unshuffled), with sampled negatives.
+def mixed_rows(dataset: CrossDomainDataset, negatives: int) -> Rows:
+    """All training rows of both domains, source rows first, with ``negatives`` drawn per row each epoch.
 
     Columns: ``user``, ``is_target`` (0 for source rows, 1 for target rows), ``pos`` (the row's item in
-    its own domain) and ``neg`` (``negatives`` unobserved items of that domain, shape ``(rows, negatives)``).
+    its own domain) and ``neg`` (``negatives`` unobserved items of that domain, shape ``(rows, negatives)``,
+    drawn by :meth:`~xcatrec.training.rows.Rows.epoch`).
     """
     src, tgt = dataset.source.train, dataset.target.train
-    return {"user": np.concatenate([src.users, tgt.users]),
-            "is_target": np.repeat(np.array([0, 1], np.float32), [len(src), len(tgt)]),
-            "pos": np.concatenate([src.items, tgt.items]),
-            "neg": np.concatenate([sample_negatives(samplers["source"], src.users, negatives, rng),
-                                   sample_negatives(samplers["target"], tgt.users, negatives, rng)])}
+    return Rows({"user": np.concatenate([src.users, tgt.users]),
+                 "is_target": np.repeat(np.array([0, 1], np.float32), [len(src), len(tgt)]),
+                 "pos": np.concatenate([src.items, tgt.items])},
+                tuple(Negatives(NegativeSampler(dataset.matrix(d, "train")), part.users, start=start, per_row=negatives)
+                      for d, part, start in (("source", src, 0), ("target", tgt, len(src)))))
 
 
-def _fuse(h: np.ndarray, p: np.ndarray, kernel: np.ndarray | None, bias: np.ndarray | None,
-          kind: str) -> np.ndarray:
-    """The middle level in numpy (the same maths as :meth:`DomainHead.represent`)."""
-    if kind == "add":
-        return (h + p).astype(np.float32)
-    out = np.concatenate([h, p], axis=1) @ kernel + bias
-    if kind == "gate":
-        gate = 1.0 / (1.0 + np.exp(-out))
-        return (gate * h + (1.0 - gate) * p).astype(np.float32)
-    return out.astype(np.float32)
-
-
-class SharedBottom(FactorModel):
+class SharedBottom(TowerModel):
     """Shared user bottom, per-domain fusion and heads, trained jointly on both categories."""
 
     name = "shared-bottom"
     config_class = SharedBottomConfig
     search_space = {"lam": Float(0.1, 10.0, log=True), "reg": Float(1e-6, 1e-2, log=True),
                     "learning_rate": Float(1e-3, 2e-2, log=True), "dim": Choice((32, 64, 128))}
-    refit_epochs = {"epochs": ("", "patience")}
     phases = (Phase("joint", "both"),)
+    #: No XLA: gathering each domain's rows gives shapes that depend on the batch.
+    jit_compile = False
 
-    def __init__(self, sizes, config: SharedBottomConfig | None = None) -> None:
-        super().__init__(sizes, config)
-        self._state: dict[str, np.ndarray] | None = None
-
-    def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
+    def build(self, phase: Phase, dataset: CrossDomainDataset | None) -> SharedBottomNet:
         cfg: SharedBottomConfig = self.config
-        keras.utils.set_random_seed(cfg.seed)
-        samplers = {d: NegativeSampler(dataset.matrix(d, "train")) for d in DOMAINS}
+        return SharedBottomNet(self.sizes.n_users, self.sizes.n_source_items, self.sizes.n_target_items, cfg,
+                               cfg.seed)
 
-        def batches(epoch: int):
-            rng = np.random.default_rng([cfg.seed, epoch])
-            rows = mixed_rows(dataset, samplers, cfg.negatives, rng)
-            return epoch_dataset(rows, cfg.batch_size, rng.permutation(len(rows["user"])))
-
-        net = build_keras(self._build)
-        self._set_arrays(net.arrays())
-        return fit_synced(self, net, dataset, cfg, batches=batches, sync=lambda: self._set_arrays(net.arrays()),
-                          verbose=verbose, log_prefix=f"{self.name}/joint ")
-
-    def _build(self) -> SharedBottomNet:
-        cfg: SharedBottomConfig = self.config
-        net = SharedBottomNet(self.sizes.n_users, self.sizes.n_source_items, self.sizes.n_target_items, cfg, cfg.seed)
-        zero, zeros = np.zeros(2, np.int64), np.zeros((2, cfg.negatives), np.int64)
-        net({"user": zero, "is_target": np.array([0, 1], np.float32), "pos": zero, "neg": zeros})  # variables
-        # no XLA: gathering each domain's rows gives shapes that depend on the batch
-        net.compile(optimizer=LazyAdam(cfg.learning_rate), jit_compile=False)
-        return net
+    def rows(self, phase: Phase, dataset: CrossDomainDataset) -> Rows:
+        return mixed_rows(dataset, self.config.negatives)
 
     def network(self) -> SharedBottomNet:
         """A Keras network holding the current weights (freshly initialised before fit), e.g. to check
         the gradient of ``L = L_s + lambda L_t`` by hand with :meth:`SharedBottomNet.domain_losses`."""
-        net = self._build()
+        net = self.build(self.phases[0], None)
+        zero, zeros = np.zeros(2, np.int64), np.zeros((2, self.config.negatives), np.int64)
+        net({"user": zero, "is_target": np.array([0, 1], np.float32), "pos": zero, "neg": zeros})  # variables
         if self._state is not None:
-            net.assign(self._state)
+            assign_weights(net, self._state)
         return net
 
     def user_representations(self, domain: str = "target") -> np.ndarray:
         """``z_u^d`` of every user for ``domain`` (``"source"`` or ``"target"``), shape ``(n_users, width)``."""
         if domain not in DOMAINS:
             raise ConfigError(f"Unknown domain {domain!r}.", f"Use one of {list(DOMAINS)}.")
-        state, cfg = self.get_state(), self.config
-        h = mlp_numpy(state["user_embedding"], state, "shared_tower", len(cfg.shared_units))
+        state, fusion = self.get_state(), self.config.fusion
+        h = mlp_numpy(state["user_embedding"], state, "shared_tower", len(self.config.shared_units))
         p = state.get(f"{domain}/private_embedding", np.zeros_like(h))
-        return _fuse(h, p, state.get(f"{domain}/fusion/kernel"), state.get(f"{domain}/fusion/bias"), cfg.fusion)
+        if fusion == "add":  # the middle level in numpy: the maths of DomainHead.represent
+            return (h + p).astype(np.float32)
+        out = np.concatenate([h, p], axis=1) @ state[f"{domain}/fusion/kernel"] + state[f"{domain}/fusion/bias"]
+        if fusion == "gate":
+            gate = 1.0 / (1.0 + np.exp(-out))
+            out = gate * h + (1.0 - gate) * p
+        return out.astype(np.float32)
 
     def _set_arrays(self, state: dict[str, np.ndarray]) -> None:
         self._state = state
@@ -297,26 +238,10 @@ class SharedBottom(FactorModel):
         self.item_factors = state["target/item_embedding"]
         self.item_bias = state.get("target/item_bias")
 
-    def get_state(self) -> dict[str, np.ndarray]:
+    def weight_names(self) -> list[str]:
         """Shared bottom (``user_embedding``, ``shared_tower/...``) and both heads (``source/...``, ``target/...``)."""
-        if self._state is None:
-            raise ConfigError("The shared-bottom model has not been trained.", "Call model.fit(dataset) first.")
-        return dict(self._state)
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
         cfg: SharedBottomConfig = self.config
         heads = ["item_embedding"] + ([] if cfg.fusion == "add" else ["fusion/kernel", "fusion/bias"])
         heads += (["item_bias"] if cfg.item_bias else []) + (["private_embedding"] if cfg.private else [])
-        names = ["user_embedding", *[f"shared_tower/dense_{i}/{v}" for i in range(len(cfg.shared_units))
-                                     for v in ("kernel", "bias")], *[f"{d}/{k}" for d in DOMAINS for k in heads]]
-        missing = [n for n in names if n not in state]
-        if missing:
-            raise DataError(f"The saved shared-bottom weights lack {missing}.",
-                            "Load a folder written by SharedBottom.save with the same config.")
-        rows = {"user_embedding": self.sizes.n_users, "target/item_embedding": self.sizes.n_target_items,
-                "source/item_embedding": self.sizes.n_source_items}
-        for name, n in rows.items():
-            if len(state[name]) != n:
-                raise DataError(f"The saved {name!r} has {len(state[name])} rows but the model needs {n}.",
-                                "Load weights saved from a model of the same data set.")
-        self._set_arrays({n: np.asarray(state[n], np.float32) for n in names})
+        return ["user_embedding", *[f"shared_tower/dense_{i}/{v}" for i in range(len(cfg.shared_units))
+                                    for v in ("kernel", "bias")], *[f"{d}/{k}" for d in DOMAINS for k in heads]]

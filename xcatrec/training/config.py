@@ -6,18 +6,15 @@ A method's config subclasses :class:`TrainConfig` and adds its own hyper-paramet
     class BPRMFConfig(TrainConfig):
         dim: int = 64
 
-The loop in :mod:`xcatrec.training.trainer` reads these fields through :meth:`TrainConfig.loop_options`.
-(This lives under ``models`` rather than ``training`` so that model modules can subclass it without an
-import cycle: ``xcatrec.training`` imports nothing from ``xcatrec.models`` at module level.)
+:class:`xcatrec.training.recommender.KerasRecommender` reads these fields for each phase (a phase with a
+``prefix`` reads ``<prefix>epochs`` etc. where the config has them, see :class:`xcatrec.core.Phase`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from xcatrec.errors import ConfigError
-from xcatrec.models.base import ModelConfig
+from xcatrec.core.base import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -35,7 +32,7 @@ class TrainConfig(ModelConfig):
             validation, to keep validation cheap; 0 means all of them.
         checkpoint_dir: If not empty, the best weights of each training phase are written there
             while training, one file per method, phase and seed (see
-            :func:`xcatrec.training.trainer.checkpoint_path`).
+            :func:`xcatrec.training.recommender.checkpoint_path`).
     """
 
     epochs: int = 20
@@ -58,8 +55,3 @@ class TrainConfig(ModelConfig):
         if not self.learning_rate > 0:
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}.",
                               "Pass learning_rate=1e-3, for example.")
-
-    def loop_options(self) -> dict[str, Any]:
-        """The keyword arguments of :func:`fit_keras` that this config sets."""
-        return {"epochs": self.epochs, "patience": self.patience, "eval_every": self.eval_every,
-                "checkpoint": self.checkpoint_dir or None, "checkpoint_seed": self.seed}

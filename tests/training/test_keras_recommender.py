@@ -1,4 +1,4 @@
-"""The shared Keras training loop: early stopping, timing, determinism, distribution."""
+"""The training owner (KerasRecommender): early stopping, timing, rows, moves, determinism, distribution, checkpoints."""
 
 from __future__ import annotations
 
@@ -10,78 +10,59 @@ import textwrap
 from dataclasses import replace
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from conftest import make_tiny_dataset
 
+import scipy.sparse as sp
+
+from xcatrec.core.base import FitReport, Phase, combine_reports
 from xcatrec.data.types import Interactions
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.models import BPRMF, BPRMFConfig
-from xcatrec.models.base import FitReport
-from xcatrec.models.train_config import TrainConfig
-from xcatrec.training import build_keras, combine_reports, epoch_dataset, fit_keras, replica_mean, valid_ndcg
-from xcatrec.training.trainer import checkpoint_path, load_checkpoint
+from xcatrec.training import (NegativeSampler, Negatives, Rows, TrainConfig, Validation, checkpoint_path,
+                              load_checkpoint, ndcg_validation, replica_mean, validation_users)
+from xcatrec.training.rows import epoch_batches
 
 TESTS = Path(__file__).resolve().parents[1]
 
 
-class LinearNet(keras.Model):
-    """y ~ w * x + b with a mean squared error through replica_mean."""
+class Scripted(BPRMF):
+    """BPR-MF whose validation metric is scripted, and which remembers the weights each validation saw."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.dense = keras.layers.Dense(1, kernel_initializer="zeros")
+    def __init__(self, sizes, config, script) -> None:
+        super().__init__(sizes, config)
+        self.script, self.seen = iter(script), []
 
-    def call(self, inputs):
-        return self.dense(inputs["x"])
+    def validation(self, phase, dataset):
+        def score() -> float:
+            self.seen.append(self.user_factors.copy())
+            return next(self.script)
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        return replica_mean((y_pred[:, 0] - x["y"]) ** 2)
-
-
-def _linear() -> keras.Model:
-    def build():
-        model = LinearNet()
-        model({"x": np.zeros((1, 1), np.float32), "y": np.zeros(1, np.float32)})
-        model.compile(optimizer=keras.optimizers.SGD(0.1))
-        return model
-
-    return build_keras(build)
+        return Validation("valid_ndcg@10", score)
 
 
-def _batches(epoch: int) -> tf.data.Dataset:
-    rng = np.random.default_rng(epoch)
-    x = rng.normal(size=(64, 1)).astype(np.float32)
-    return epoch_dataset({"x": x, "y": 3 * x[:, 0] + 1}, 16, order=rng.permutation(64))
-
-
-def _weights(model: keras.Model) -> np.ndarray:
-    return np.concatenate([w.ravel() for w in model.get_weights()])
+TOY = BPRMFConfig(epochs=6, batch_size=64, dim=8, learning_rate=0.05, reg=1e-3, patience=2, valid_users=0)
 
 
 def test_early_stopping_restores_the_best_weights():
-    model = _linear()
-    script = iter([0.1, 0.5, 0.3, 0.2, 0.9, 1.0])
-    seen: list[np.ndarray] = []
-
-    def validate() -> float:
-        seen.append(_weights(model))
-        return next(script)
-
-    report = fit_keras(model, batches=_batches, validate=validate, epochs=6, patience=2)
+    ds = make_tiny_dataset()
+    model = Scripted(ds.sizes, TOY, [0.1, 0.5, 0.3, 0.2, 0.9, 1.0])
+    report = model.fit(ds)
     assert report.epochs == 4  # 0.3 and 0.2 do not beat 0.5: two validations without improvement
     assert report.best_epoch == 2
     assert report.history["valid_ndcg@10"] == [0.1, 0.5, 0.3, 0.2]
     assert report.history["valid_epoch"] == [1.0, 2.0, 3.0, 4.0]
-    np.testing.assert_array_equal(_weights(model), seen[1])
-    assert not np.array_equal(seen[1], seen[3])  # training did move the weights after epoch 2
+    np.testing.assert_array_equal(model.user_factors, model.seen[1])
+    assert not np.array_equal(model.seen[1], model.seen[3])  # training did move the weights after epoch 2
+    assert model.refit_options() == {"epochs": 2, "patience": 0}
 
 
 def test_timing_and_loss_recorded_per_epoch_and_no_validation_keeps_last_weights():
-    model = _linear()
-    report = fit_keras(model, batches=_batches, epochs=3)
+    ds = make_tiny_dataset()
+    empty = replace(ds, target=replace(ds.target, valid=Interactions.empty()))
+    model = BPRMF(ds.sizes, replace(TOY, epochs=3))
+    report = model.fit(empty)
     assert isinstance(report, FitReport)
     assert report.epochs == 3 and report.best_epoch == 3
     assert len(report.history["seconds"]) == 3 and min(report.history["seconds"]) > 0
@@ -89,36 +70,57 @@ def test_timing_and_loss_recorded_per_epoch_and_no_validation_keeps_last_weights
     assert report.seconds_per_epoch == pytest.approx(np.mean(report.history["seconds"]))
     assert report.seconds >= sum(report.history["seconds"])
     losses = report.history["loss"]
-    assert len(losses) == 3 and losses[-1] < losses[0]  # a linear fit by SGD: the loss falls
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert model.refit_options() == {}  # nothing was validated, so nothing to freeze
 
 
 def test_eval_every_and_patience_zero(capsys):
-    model = _linear()
-    values = iter([0.3, 0.2, 0.1])
-    report = fit_keras(model, batches=_batches, validate=lambda: next(values), epochs=5, eval_every=2,
-                       patience=0, verbose=True, log_prefix="lin ")
+    ds = make_tiny_dataset()
+    model = Scripted(ds.sizes, replace(TOY, epochs=5, eval_every=2, patience=0), [0.3, 0.2, 0.1])
+    report = model.fit(ds, verbose=True)
     assert report.epochs == 5  # patience 0: never stops early
     assert report.history["valid_epoch"] == [2.0, 4.0, 5.0]  # every 2 epochs and after the last one
     assert report.best_epoch == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 5 and err[0].startswith("lin epoch   1  loss ")
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if "epoch" in line]
+    assert len(err) == 5 and err[0].startswith("bpr-mf/target-bpr epoch   1  loss ")
     assert "valid_ndcg@10 0.3000  *" in err[1]
 
 
-def test_model_built_under_another_strategy_is_refused():
-    model = _linear()
-    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
-    with pytest.raises(ConfigError, match="different tf.distribute strategy"):
-        fit_keras(model, batches=_batches, epochs=1, strategy=strategy)
+def test_rows_cover_every_row_once_per_epoch_with_fresh_negatives():
+    users = np.repeat(np.arange(6), 2)
+    seen = sp.csr_matrix((np.ones(12), (users, np.tile([0, 1], 6))), shape=(6, 5))
+    rows = Rows({"user": users, "pos": np.tile([0, 1], 6)}, (Negatives(NegativeSampler(seen), users, per_row=2),))
+    epochs = [list(epoch_batches(rows, 5, seed=0, epoch=e)) for e in range(2)]
+    assert [len(b["user"]) for b in epochs[0]] == [5, 5, 2]
+    first = {k: np.concatenate([b[k] for b in epochs[0]]) for k in ("user", "pos", "neg")}
+    assert sorted(zip(first["user"], first["pos"])) == sorted(zip(users, np.tile([0, 1], 6)))
+    assert first["neg"].shape == (12, 2) and (first["neg"] >= 2).all()  # never an item the user has
+    second = np.concatenate([b["neg"] for b in epochs[1]])
+    assert not np.array_equal(first["neg"], second)
 
 
-def test_epoch_dataset_covers_every_row_once_in_the_given_order():
-    arrays = {"a": np.arange(10), "b": np.arange(10) * 2}
-    order = np.random.default_rng(0).permutation(10)
-    batches = list(epoch_dataset(arrays, 4, order=order).as_numpy_iterator())
-    assert [len(b["a"]) for b in batches] == [4, 4, 2]
-    np.testing.assert_array_equal(np.concatenate([b["a"] for b in batches]), order)
-    np.testing.assert_array_equal(np.concatenate([b["b"] for b in batches]), 2 * order)
+def test_negatives_drawn_into_an_existing_column_and_coverage_checked():
+    users = np.arange(4)
+    seen = sp.csr_matrix((np.ones(4), (users, users)), shape=(4, 6))
+    sampler = NegativeSampler(seen)
+    rows = Rows({"user": np.r_[users, users], "item": np.r_[users, np.zeros(4, np.int64)]},
+                (Negatives(sampler, users, start=4, column="item", offset=10),))
+    out = rows.epoch(np.random.default_rng(0))
+    np.testing.assert_array_equal(out["item"][:4], users)
+    assert (out["item"][4:] >= 10).all() and (out["item"][4:] - 10 != users).all()
+    partial = Rows({"user": np.r_[users, users]}, (Negatives(sampler, users, start=0),))
+    with pytest.raises(ConfigError, match="do not cover every row"):
+        partial.epoch(np.random.default_rng(0))
+
+
+def test_undeclared_export_of_a_declared_move_is_refused():
+    ds = make_tiny_dataset()
+
+    class Lying(BPRMF):
+        phases = (Phase("target-bpr", "target", moves=("no_such_weight",)),)
+
+    with pytest.raises(ConfigError, match="no_such_weight"):
+        Lying(ds.sizes, replace(TOY, epochs=1)).fit(ds)
 
 
 def test_replica_mean_is_the_mean_without_a_strategy():
@@ -132,6 +134,7 @@ def test_combine_reports_sums_phases_and_prefixes_history():
     assert (r.epochs, r.seconds, r.best_epoch) == (3, 7.0, 1)
     assert r.seconds_per_epoch == pytest.approx(2.0)
     assert r.history == {"source/loss": [2.0, 1.0], "target/loss": [0.5]}
+    assert combine_reports({"only": a}) is a
 
 
 def test_train_config_rejects_bad_values():
@@ -141,12 +144,15 @@ def test_train_config_rejects_bad_values():
         TrainConfig(patience=-1)
     with pytest.raises(ConfigError, match="learning_rate"):
         BPRMFConfig(learning_rate=0.0)
-    assert TrainConfig().loop_options() == {"epochs": 20, "patience": 3, "eval_every": 1, "checkpoint": None,
-                                            "checkpoint_seed": 0}
-    assert TrainConfig(checkpoint_dir="ck").loop_options()["checkpoint"] == "ck"
 
 
-def test_valid_ndcg_uses_a_fixed_subset_of_validation_users():
+def test_phase_settings_read_the_prefixed_fields_first():
+    config = BPRMFConfig(epochs=7, batch_size=32)
+    assert Phase("x", "target", prefix="map_").setting(config, "epochs") == 7  # no map_epochs: plain field
+    assert Phase("x", "target").setting(config, "batch_size") == 32
+
+
+def test_ndcg_validation_uses_a_fixed_subset_of_validation_users():
     ds = make_tiny_dataset()
 
     class Oracle:  # scores each user's validation item highest
@@ -155,10 +161,12 @@ def test_valid_ndcg_uses_a_fixed_subset_of_validation_users():
             valid = ds.matrix("target", "valid")[users].toarray()
             return scores + valid
 
-    validate = valid_ndcg(Oracle(), ds, max_users=10, seed=0)
-    assert validate() == pytest.approx(1.0)
+    validation = ndcg_validation(Oracle(), ds, max_users=10, seed=0)
+    assert validation.metric == "valid_ndcg@10" and validation.score() == pytest.approx(1.0)
+    assert len(validation_users(ds, max_users=10, seed=0)) == 10
+    np.testing.assert_array_equal(validation_users(ds, max_users=10, seed=0), validation_users(ds, max_users=10, seed=0))
     empty = replace(ds, target=replace(ds.target, valid=Interactions.empty()))
-    assert valid_ndcg(Oracle(), empty) is None
+    assert ndcg_validation(Oracle(), empty) is None
 
 
 SMALL = BPRMFConfig(epochs=3, batch_size=64, dim=8, learning_rate=0.05, patience=0, valid_users=0)
@@ -216,38 +224,33 @@ def test_mirrored_strategy_on_two_cpu_devices_matches_the_default_strategy():
     assert plain["loss"][-1] < plain["loss"][0] - 0.02  # both trained, not just sat at initialisation
 
 
+def _net(dataset, dim=8):
+    net = BPRMF(dataset.sizes, replace(SMALL, dim=dim)).build(None, dataset)
+    net({"user": np.zeros(1, np.int64), "pos": np.zeros(1, np.int64), "neg": np.zeros((1, 1), np.int64)})
+    return net
+
+
 def test_checkpoint_holds_the_weights_the_model_ends_with(tmp_path):
     ds = make_tiny_dataset()
     model = BPRMF(ds.sizes, replace(SMALL, epochs=4, checkpoint_dir=str(tmp_path / "ckpt")))
     report = model.fit(ds)
-    path = checkpoint_path(tmp_path / "ckpt", "bpr-mf ", SMALL.seed)
-    assert path.is_file() and not list(path.parent.glob("*.tmp"))
-    with np.load(path) as saved:
-        arrays = [saved[k] for k in saved.files]
-    assert any(a.shape == model.user_factors.shape and np.array_equal(a, model.user_factors) for a in arrays)
+    path = checkpoint_path(tmp_path / "ckpt", "bpr-mf", "target-bpr", SMALL.seed)
+    assert path.is_file() and not list(path.parent.glob("*.tmp.*"))
+    fresh = _net(ds)
+    load_checkpoint(fresh, path)
+    np.testing.assert_array_equal(fresh.user_embedding.embeddings.numpy(), model.user_factors)
     assert report.best_epoch >= 1
 
 
-def test_load_checkpoint_restores_and_refuses_a_mismatch(tmp_path):
-    def net(units):
-        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(units)])
-        m.compile(optimizer="sgd", loss="mse")
-        return m
-
-    source = build_keras(lambda: net(2))
-    x, y = np.ones((8, 3), np.float32), np.zeros((8, 2), np.float32)
-    fit_keras(source, batches=lambda e: tf.data.Dataset.from_tensor_slices((x, y)).batch(4), epochs=2,
-              checkpoint=tmp_path, log_prefix="tiny/phase ")
-    path = checkpoint_path(tmp_path, "tiny/phase ")
-    assert path.name == "tiny-phase.best.npz"
-    fresh = build_keras(lambda: net(2))
-    load_checkpoint(fresh, path)
-    for a, b in zip(fresh.get_weights(), source.get_weights()):
-        np.testing.assert_array_equal(a, b)
+def test_load_checkpoint_refuses_a_mismatch_or_a_missing_file(tmp_path):
+    ds = make_tiny_dataset()
+    BPRMF(ds.sizes, replace(SMALL, epochs=1, checkpoint_dir=str(tmp_path))).fit(ds)
+    path = checkpoint_path(tmp_path, "bpr-mf", "target-bpr", SMALL.seed)
+    assert path.name == "bpr-mf-target-bpr.seed-0.best.weights.h5"
     with pytest.raises(ConfigError, match="does not fit"):
-        load_checkpoint(build_keras(lambda: net(5)), path)
+        load_checkpoint(_net(ds, dim=5), path)
     with pytest.raises(ConfigError, match="does not exist"):
-        load_checkpoint(fresh, tmp_path / "none.npz")
+        load_checkpoint(_net(ds), tmp_path / "none.weights.h5")
 
 
 def test_checkpoints_of_different_seeds_do_not_overwrite_each_other(tmp_path):
@@ -255,19 +258,13 @@ def test_checkpoints_of_different_seeds_do_not_overwrite_each_other(tmp_path):
     for seed in (0, 1):
         BPRMF(ds.sizes, replace(SMALL, epochs=1, seed=seed, checkpoint_dir=str(tmp_path))).fit(ds)
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["bpr-mf.seed-0.best.npz", "bpr-mf.seed-1.best.npz"]
-    assert checkpoint_path(tmp_path, "bpr-mf ", 1).name == "bpr-mf.seed-1.best.npz"
+    assert names == ["bpr-mf-target-bpr.seed-0.best.weights.h5", "bpr-mf-target-bpr.seed-1.best.weights.h5"]
 
 
-@pytest.mark.parametrize("content", [b"", b"not a zip archive", b"PK\x03\x04 truncated zip", "npy"])
+@pytest.mark.parametrize("content", [b"", b"not an hdf5 file", b"\x89HDF\r\n\x1a\n truncated"])
 def test_a_corrupt_checkpoint_is_a_data_error_naming_the_file(tmp_path, content):
-    model = build_keras(lambda: keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]))
-    path = tmp_path / "broken.best.npz"
-    if content == "npy":  # a single array, not an archive of weights
-        with open(path, "wb") as handle:
-            np.save(handle, np.ones(3))
-    else:
-        path.write_bytes(content)
+    path = tmp_path / "broken.best.weights.h5"
+    path.write_bytes(content)
     with pytest.raises(DataError) as info:
-        load_checkpoint(model, path)
+        load_checkpoint(_net(make_tiny_dataset()), path)
     assert str(path) in info.value.problem and "train again" in info.value.fix

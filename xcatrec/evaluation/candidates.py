@@ -1,4 +1,5 @@
-"""Deterministic sampling of negative items for the sampled evaluation protocols.
+"""Candidate negatives of the sampled evaluation protocols (deterministic per user; the training
+sampler is :mod:`xcatrec.training.sampling`).
 
 The negatives of user ``u`` depend only on ``(seed, u)`` and the user's forbidden items, never on
 which other users share the batch, so results are reproducible for any batch size. Each user owns a

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from xcatrec.book_extras.classification import classification_metrics
 from xcatrec.errors import DataError
-from xcatrec.evaluation import classification_metrics
 
 Y_TRUE = [1, 0, 1, 1, 0, 0]
 Y_PROB = [0.9, 0.6, 0.4, 0.8, 0.2, 0.5]

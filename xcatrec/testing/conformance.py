@@ -1,8 +1,8 @@
 """The conformance tests every recommender must pass (the model contract, checked once per method).
 
-Use it by subclassing in a test module::
+Check your own method by subclassing in a pytest module::
 
-    from conformance import RecommenderConformance
+    from xcatrec.testing import RecommenderConformance
 
     class TestMyMethod(RecommenderConformance):
         model_class = MyMethod
@@ -10,23 +10,22 @@ Use it by subclassing in a test module::
         def make_config(self):
             return MyMethodConfig(epochs=1)
 
-``tests/`` is on ``sys.path`` because ``tests/conftest.py`` sits in a folder without ``__init__.py``
-(pytest's default ``prepend`` import mode), so ``from conformance import ...`` works from any test
-module below ``tests/``. The model is fitted once per test class (a class-scoped fixture), so the
-mixin costs one short training run per method.
+The model is fitted once per test class (a class-scoped fixture), so the mixin costs one short
+training run per method. Importing this module needs pytest.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import json
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pytest
 
-from conftest import make_tiny_dataset
 from xcatrec.data.types import CrossDomainDataset, DatasetSizes
 from xcatrec.errors import ConfigError, DataError, UnknownIdError
-from xcatrec.models.base import FitReport, ModelConfig, Recommender
+from xcatrec.core.base import FitReport, ModelConfig, Recommender
+from xcatrec.testing.datasets import make_tiny_dataset
 
 
 @dataclass(frozen=True)
@@ -156,6 +155,24 @@ class RecommenderConformance:
         model = self.model_class(wrong, self.make_config())
         with pytest.raises(DataError, match="built for"):
             model.fit(dataset)
+
+    def test_config_round_trips_through_json(self):
+        config = self.make_config()
+        back = type(config)(**json.loads(json.dumps(asdict(config))))
+        assert back == config
+
+    def test_transferred_matches_the_declared_moves(self, fitted):
+        model, _ = fitted
+        moves = [m for phase in model.phases for m in phase.moves]
+        matches = lambda name, m: name == m or name.startswith(m + "/")  # noqa: E731
+        for m in moves:
+            assert any(matches(name, m) for name in model.transferred), f"declared move {m!r} not recorded"
+        for name, value in model.transferred.items():
+            assert any(matches(name, m) for m in moves), f"{name!r} transferred but not declared"
+        state = model.get_state()
+        for name, value in model.transferred.items():
+            if name in state:
+                assert np.shape(state[name]) == np.shape(value)
 
     def test_config_is_frozen(self):
         config = self.make_config()

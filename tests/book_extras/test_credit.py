@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xcatrec.data.credit import CreditConfig, make_credit
+from xcatrec.book_extras.credit import CreditConfig, make_credit
 from xcatrec.errors import ConfigError
 
 

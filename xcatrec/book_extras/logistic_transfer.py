@@ -1,11 +1,12 @@
 """Transfer between two credit products with logistic regression: ways to use a data-rich source.
 
-Used on the SYNTHETIC bank of :mod:`xcatrec.data.credit` in the chapter "Applications". Every variant
-scores target customers with a logistic regression; they differ in what they take from the source
-product. Each fit minimises the log-loss *summed* over its rows plus ``l2 / 2 * |w - centre|^2``, so
-the more target labels there are, the less a fixed penalty counts. Where a variant penalises its
-target fit, the strength is chosen from ``TransferConfig.l2_grid`` by stratified k-fold
-cross-validation on the target training labels (mean held-out log-loss), never on the test customers.
+Used on the SYNTHETIC bank of :mod:`xcatrec.book_extras.credit` in the chapter "Applications".
+Every variant scores target customers with a logistic regression; they differ in what they take from
+the source product. Each fit minimises the log-loss *summed* over its rows plus
+``l2 / 2 * |w - centre|^2``, so the more target labels there are, the less a fixed penalty counts.
+Where a variant penalises its target fit, the strength is chosen from ``TransferConfig.l2_grid`` by
+stratified k-fold cross-validation on the target training labels (mean held-out log-loss), never on
+the test customers.
 
 * ``target-only``: fit on the few target labels alone, penalty centred on zero (the baseline).
 * ``source-only``: the source model applied to target customers as it is (zero target labels used).
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from xcatrec.book_extras.classification import classification_metrics
 from xcatrec.errors import ConfigError, DataError
 
 __all__ = ["VARIANTS", "LogisticModel", "TransferConfig", "CreditScorer", "fit_logistic", "choose_l2",
@@ -291,7 +293,7 @@ def label_budget_split(labels, rows, n_labels: int, seed: int) -> tuple[np.ndarr
 
 def compare_transfer(bank, n_labels: int, seed: int, config: TransferConfig | None = None,
                      variants=VARIANTS) -> list[dict]:
-    """Every variant on one label budget of a :class:`~xcatrec.data.credit.CreditBank`.
+    """Every variant on one label budget of a :class:`~xcatrec.book_extras.credit.CreditBank`.
 
     The source model is fitted once on every source holder's outcome; ``n_labels`` target holders
     (stratified, ``seed``) are the target training labels and all other target holders the test set.
@@ -299,12 +301,11 @@ def compare_transfer(bank, n_labels: int, seed: int, config: TransferConfig | No
     Returns:
         One record per variant, plus ``"true-probability"`` (the generator's own probabilities, the
         ceiling): ``variant, n_labels, seed, relatedness, l2`` (the chosen penalty, or ``None``),
-        ``auc, log_loss`` and the :func:`~xcatrec.evaluation.classification_metrics` (accuracy,
-        precision, recall, F1) at ``config.threshold``.
+        ``auc, log_loss`` and the
+        :func:`~xcatrec.book_extras.classification.classification_metrics` (accuracy, precision,
+        recall, F1) at ``config.threshold``.
     """
     from sklearn.metrics import log_loss, roc_auc_score
-
-    from xcatrec.evaluation.classification import classification_metrics
 
     cfg = config or TransferConfig()
     unknown = [v for v in variants if v not in VARIANTS]

@@ -12,8 +12,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import dataclass
+
+from xcatrec.core.base import Recommender, saved_arrays
 from xcatrec.errors import ConfigError, DataError
-from xcatrec.models.base import Recommender
+
+
+@dataclass(frozen=True)
+class Factors:
+    """Learned factors of one domain, ready for dot-product scoring: ``users @ items.T + item_bias``."""
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    item_bias: np.ndarray | None = None
 
 
 class FactorModel(Recommender):
@@ -30,6 +41,11 @@ class FactorModel(Recommender):
         self.user_factors: np.ndarray | None = None
         self.item_factors: np.ndarray | None = None
         self.item_bias: np.ndarray | None = None
+
+    def set_factors(self, factors: Factors) -> None:
+        """Score with ``factors`` (target domain) from now on."""
+        self.user_factors, self.item_factors, self.item_bias = (factors.user_factors, factors.item_factors,
+                                                                factors.item_bias)
 
     def _factors(self) -> tuple[np.ndarray, np.ndarray]:
         if self.user_factors is None or self.item_factors is None:
@@ -59,20 +75,12 @@ class FactorModel(Recommender):
         return state
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
-        expected = {"user_factors": self.sizes.n_users, "item_factors": self.sizes.n_target_items,
-                    "item_bias": self.sizes.n_target_items}
-        for key in ("user_factors", "item_factors"):
-            if key not in state:
-                raise DataError(f"The saved {self.name} weights have no {key!r} array.",
-                                "Load a folder written by this method's save().")
-        for key, rows in expected.items():
-            if key in state and len(state[key]) != rows:
-                raise DataError(f"The saved {key!r} has {len(state[key])} rows but the model needs {rows}.",
-                                "Load weights saved from a model of the same data set.")
-        if state["user_factors"].shape[1] != state["item_factors"].shape[1]:
+        n_items = self.sizes.n_target_items
+        names = ["user_factors", "item_factors"] + (["item_bias"] if "item_bias" in state else [])
+        arrays = saved_arrays(self.name, state, names, {"user_factors": self.sizes.n_users,
+                                                         "item_factors": n_items, "item_bias": n_items})
+        if arrays["user_factors"].shape[1] != arrays["item_factors"].shape[1]:
             raise DataError("The saved user and item factors have different dimensions.",
                             "Load a folder written by this method's save().")
-        self.user_factors = np.asarray(state["user_factors"], np.float32)
-        self.item_factors = np.asarray(state["item_factors"], np.float32)
-        bias = state.get("item_bias")
-        self.item_bias = None if bias is None else np.asarray(bias, np.float32)
+        self.user_factors, self.item_factors = arrays["user_factors"], arrays["item_factors"]
+        self.item_bias = arrays.get("item_bias")

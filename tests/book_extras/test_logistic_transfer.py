@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from xcatrec.data.credit import CreditConfig, make_credit
+from xcatrec.book_extras.credit import CreditConfig, make_credit
+from xcatrec.book_extras.logistic_transfer import (VARIANTS, LogisticModel, TransferConfig, choose_l2,
+                                                   compare_transfer, fit_logistic, fit_variant,
+                                                   label_budget_split)
 from xcatrec.errors import ConfigError, DataError
-from xcatrec.training.logistic_transfer import (VARIANTS, LogisticModel, TransferConfig, choose_l2,
-                                                compare_transfer, fit_logistic, fit_variant, label_budget_split)
 
 
 def _data(n=300, d=5, seed=0):

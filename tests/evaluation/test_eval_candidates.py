@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from scipy import stats as sps
 
 from xcatrec.errors import ConfigError
-from xcatrec.evaluation import sample_negatives, sampling
+from xcatrec.evaluation import candidates, sample_negatives
 
 
 def _forbidden(n_users: int, n_items: int, per_user: int, seed: int = 0) -> sp.csr_matrix:
@@ -51,7 +51,7 @@ def test_result_does_not_depend_on_the_number_of_draws(monkeypatch):
     neg = sample_negatives(users, forbidden, 60, seed=0)
     assert forbidden[np.repeat(users, 60), neg.ravel()].sum() == 0
     assert all(len(np.unique(row)) == 60 for row in neg)
-    monkeypatch.setattr(sampling, "_MARGIN_SD", -3.0)
+    monkeypatch.setattr(candidates, "_MARGIN_SD", -3.0)
     np.testing.assert_array_equal(sample_negatives(users, forbidden, 60, seed=0), neg)
 
 

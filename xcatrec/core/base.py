@@ -30,12 +30,29 @@ class Phase:
     Args:
         name: Short name, e.g. ``"source-pretrain"``, ``"map"``, ``"target-finetune"``.
         data: Which data the phase trains on: ``"source"``, ``"target"``, ``"both"`` or ``"overlap"``.
-        moves: Names of the weights handed from this phase to the next (empty for the last phase).
+        moves: Names (or name prefixes, ``"cross"`` for ``"cross/layer_1"``) of the weights handed from
+            this phase to the next. A trained method records them in :attr:`Recommender.transferred`
+            at the end of the phase; the last phase hands nothing on, so its moves name the
+            cross-domain channel of a joint model and are recorded when the phase starts (the transfer
+            amount then measures how far that channel moved in training).
+        validate: What the phase early-stops on: ``"valid"``, the target validation split (the
+            epochs it chose are frozen when the model is refit on train + validation); ``"held-out"``,
+            rows the method holds out of its own training data (kept in a refit); ``""``, nothing (a
+            phase on source rows only has no validation split: all its epochs run).
+        prefix: The phase's loop settings are the config fields ``prefix + "epochs"``,
+            ``"patience"``, ``"batch_size"`` and ``"learning_rate"`` where the config has them, else
+            the plain ones (EMCDR's ``map`` phase reads ``map_epochs``, ``map_batch_size`` ...).
     """
 
     name: str
     data: str
     moves: tuple[str, ...] = ()
+    validate: str = "valid"
+    prefix: str = ""
+
+    def setting(self, config: Any, field: str) -> Any:
+        """The phase's value of a loop setting: ``config.<prefix><field>`` if it exists, else ``config.<field>``."""
+        return getattr(config, self.prefix + field, getattr(config, field, None))
 
 
 @dataclass(frozen=True)
@@ -69,7 +86,7 @@ def validated_best_epoch(history: dict[str, list[float]], phase: str = "") -> in
     """The epoch with the best validation value of ``phase`` in a fit report's history (first on ties).
 
     Reads the ``valid_epoch`` list and the one metric list beside it (keys prefixed ``"phase/"`` in
-    a multi-phase report, see :func:`xcatrec.training.trainer.combine_reports`); 0 when the phase
+    a multi-phase report, see :func:`combine_reports`); 0 when the phase
     was not validated.
     """
     prefix = f"{phase}/" if phase else ""
@@ -80,6 +97,49 @@ def validated_best_epoch(history: dict[str, list[float]], phase: str = "") -> in
     if not epochs or len(metrics) != 1 or len(history[metrics[0]]) != len(epochs):
         return 0
     return int(epochs[int(np.argmax(history[metrics[0]]))])
+
+
+def combine_reports(reports: dict[str, FitReport]) -> FitReport:
+    """One report for a multi-phase method: sums epochs and seconds, prefixes history keys by phase.
+
+    ``best_epoch`` is that of the last phase (the one whose weights answer ``score``); a single
+    phase's report is returned as it is.
+    """
+    if len(reports) == 1:
+        return next(iter(reports.values()))
+    if not reports:
+        return FitReport()
+    epochs = sum(r.epochs for r in reports.values())
+    train_seconds = sum(r.seconds_per_epoch * r.epochs for r in reports.values())
+    history = {f"{phase}/{key}": list(values) for phase, r in reports.items()
+               for key, values in r.history.items()}
+    return FitReport(epochs=epochs, seconds=sum(r.seconds for r in reports.values()),
+                     seconds_per_epoch=train_seconds / epochs if epochs else 0.0,
+                     best_epoch=list(reports.values())[-1].best_epoch, history=history)
+
+
+def saved_arrays(model: str, state: dict[str, np.ndarray], names: list[str],
+                 rows: dict[str, int]) -> dict[str, np.ndarray]:
+    """The arrays ``names`` of a saved state as float32, for a ``set_state``.
+
+    Args:
+        model: The method's name, for the message.
+        state: What was loaded.
+        names: The arrays that must be there.
+        rows: Expected number of rows of some arrays (checked when present).
+
+    Raises:
+        DataError: A name is missing, or an array named in ``rows`` has another number of rows.
+    """
+    missing = [n for n in names if n not in state]
+    if missing:
+        raise DataError(f"The saved {model} weights lack {missing}.",
+                        "Load a folder written by the same method's save() with the same config.")
+    for name, n in rows.items():
+        if name in state and len(state[name]) != n:
+            raise DataError(f"The saved {name!r} has {len(state[name])} rows but the model needs {n}.",
+                            "Load weights saved from a model of the same data set.")
+    return {n: np.asarray(state[n], np.float32) for n in names}
 
 
 class Recommender(ABC):
@@ -98,7 +158,7 @@ class Recommender(ABC):
     name: ClassVar[str] = "base"
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
     phases: ClassVar[tuple[Phase, ...]] = (Phase("target", "target"),)
-    #: Hyper-parameters model selection may tune: config field -> :mod:`xcatrec.models.search` kind.
+    #: Hyper-parameters model selection may tune: config field -> :mod:`xcatrec.core.search` kind.
     search_space: ClassVar[dict[str, Any]] = {}
     #: Epoch counts a refit freezes: config field -> (training phase whose validated best epoch it
     #: takes, ``""`` for a single-phase fit; the patience field set to 0 so the refit runs them all).
@@ -219,7 +279,7 @@ class Recommender(ABC):
         arr = np.atleast_1d(np.asarray(ids))
         if arr.dtype.kind not in "iu":
             raise UnknownIdError(f"{kind} ids must be integer indices, got dtype {arr.dtype}.",
-                                 f"Translate raw ids with dataset.users.index(...) first.")
+                                 "Translate raw ids with dataset.users.index(...) first.")
         if arr.size and (arr.min() < 0 or arr.max() >= n):
             bad = arr[(arr < 0) | (arr >= n)][0]
             raise UnknownIdError(f"Unknown {kind} index {int(bad)}: the model knows {n} {kind}s.",

@@ -1,4 +1,5 @@
-"""Metrics for binary prediction (will the user interact with the item?) from predicted probabilities.
+"""Metrics for binary prediction from predicted probabilities (will a customer default? is an item
+liked?): the credit-scoring application and the article's image classifier report them.
 
 A prediction is positive when its probability is at least ``threshold``. Precision, recall and F1 are
 those of the positive class; a ratio whose denominator is zero (no predicted or no true positives) is

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import make_tiny_dataset
 from xcatrec.errors import ConfigError
-from xcatrec.models.base import FitReport, ModelConfig, Phase, Recommender
-from xcatrec.training.cross_validation import COLUMNS, best_lambda, lambda_summary, tune_lambda
+from xcatrec.core.base import FitReport, ModelConfig, Phase, Recommender
+from xcatrec.training.selection import COLUMNS, best_lambda, lambda_summary, tune_lambda
 
 
 @dataclass(frozen=True)
@@ -101,12 +101,15 @@ def test_best_lambda_on_a_hand_table():
     (dict(lambdas=[1.0], options={"lam": 2.0}), "lam"),
     (dict(lambdas=[-1.0]), "lam must be"),
     (dict(lambdas=[1.0], folds=1), "k must be"),
-    (dict(lambdas=[1.0], method="no-such-method"), "Unknown method"),
+    (dict(lambdas=[1.0], method="shared-bottom"), "Recommender class"),
     (dict(lambdas=[1.0], method="popularity"), "no lambda"),
 ])
 def test_bad_arguments_raise_config_errors(kwargs, match):
+    from xcatrec.models import Popularity
     from xcatrec.models.shared_bottom import SharedBottom
 
+    if kwargs.get("method") == "popularity":
+        kwargs["method"] = Popularity
     kwargs.setdefault("method", SharedBottom)
     with pytest.raises(ConfigError, match=match):
         tune_lambda(make_tiny_dataset(), **kwargs)

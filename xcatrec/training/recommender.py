@@ -1,0 +1,261 @@
+"""The one owner of training: a Keras recommender base that runs a method's declared phases.
+
+A method lists its :class:`~xcatrec.core.Phase` declarations and supplies only what is its own:
+
+* :meth:`KerasRecommender.build` -- the network of a phase (a ``keras.Model`` whose ``compute_loss``
+  is the method's loss; the base creates its variables on a first batch and compiles it);
+* :meth:`KerasRecommender.rows` -- the phase's training rows (:class:`~xcatrec.training.rows.Rows`);
+* :meth:`KerasRecommender.export` -- copy the network's weights into the numpy arrays the model
+  scores with, returning them by name (see :func:`~xcatrec.training.layers.numpy_weights`);
+* optionally :meth:`~KerasRecommender.setup` (before the first phase), :meth:`~KerasRecommender.prepare`
+  (after the variables exist: copy and freeze transferred weights), :meth:`~KerasRecommender.validation`
+  (the early-stopping metric, target validation NDCG@10 by default), :attr:`~KerasRecommender.optimizer`
+  and :meth:`~KerasRecommender.callbacks`.
+
+For each phase the base seeds, builds under the active ``tf.distribute`` strategy, trains with plain
+``model.fit`` over the stream of shuffled epochs, and uses Keras's own callbacks: a
+:class:`Epochs` puts the validation metric in the epoch logs (exporting the current weights first, so
+the model scores what the network holds), :class:`EarlyStopping` stops on it and restores the best
+weights, :class:`Checkpoint` (``checkpoint_dir``) writes the best weights as training goes. Then it
+exports, and records the phase's declared ``moves`` in :attr:`~xcatrec.core.Recommender.transferred`
+(at the end of the phase; for the last phase, which hands nothing on, at its start). The epochs a
+validated phase chose are what a refit on train + validation freezes (:attr:`refit_epochs`).
+
+Distribution: ``with strategy.scope(): model.fit(dataset)`` builds the variables under that strategy and
+Keras splits each batch over its replicas (losses return :func:`~xcatrec.training.losses.replica_mean`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from xcatrec.core.base import FitReport, Phase, Recommender, combine_reports
+from xcatrec.data.types import CrossDomainDataset
+from xcatrec.errors import ConfigError, DataError
+from xcatrec.training.config import TrainConfig
+from xcatrec.training.optimizers import LazyAdam
+from xcatrec.training.rows import Rows, epoch_stream, first_rows, steps_per_epoch
+from xcatrec.training.selection import Validation, ndcg_validation
+
+
+class Epochs(keras.callbacks.Callback):
+    """At the end of every epoch: records the loss and the wall and CPU seconds of training, computes the
+    validation metric into the epoch logs every ``every`` epochs and after the last (calling ``sync``
+    first, so the model scores what the network holds), and prints a progress line when ``verbose``.
+    Keras's :class:`EarlyStopping` and :class:`Checkpoint` run after it and read the metric."""
+
+    def __init__(self, prefix: str, validation: Validation | None, sync, every: int, epochs: int,
+                 verbose: bool) -> None:
+        super().__init__()
+        self.prefix, self.validation, self.sync, self.verbose = prefix, validation, sync, verbose
+        self.every, self.epochs, self.best = every, epochs, -np.inf
+        self.history: dict[str, list[float]] = {"loss": [], "seconds": [], "cpu_seconds": [], "valid_epoch": []}
+        if validation is not None:
+            self.history[validation.metric] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._tic, self._cpu = time.perf_counter(), time.process_time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        h = self.history
+        h["seconds"].append(time.perf_counter() - self._tic)
+        h["cpu_seconds"].append(time.process_time() - self._cpu)
+        h["loss"].append(float(logs["loss"]))
+        line = f"{self.prefix}epoch {epoch + 1:3d}  loss {h['loss'][-1]:.4f}  {h['seconds'][-1]:6.2f}s"
+        if self.validation is not None and ((epoch + 1) % self.every == 0 or epoch + 1 == self.epochs):
+            self.sync()
+            value = logs[self.validation.metric] = float(self.validation.score())
+            h["valid_epoch"].append(float(epoch + 1))
+            h[self.validation.metric].append(value)
+            line += f"  {self.validation.metric} {value:.4f}" + ("  *" if value > self.best else "")
+            self.best = max(self.best, value)
+        if self.verbose:
+            print(line, file=sys.stderr, flush=True)
+
+
+class EarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's early stopping on a metric that only some epochs have (``eval_every``); patience 0
+    never stops. It restores the best weights when training ends."""
+
+    def __init__(self, metric: str, patience: int, epochs: int) -> None:
+        super().__init__(monitor=metric, mode="max", patience=patience if patience > 0 else epochs + 1,
+                         restore_best_weights=True)
+
+    def get_monitor_value(self, logs):
+        return (logs or {}).get(self.monitor)
+
+
+class Checkpoint(keras.callbacks.ModelCheckpoint):
+    """Keras's ``ModelCheckpoint`` of the weights kept so far (the best validated ones, or every epoch's
+    without validation), written atomically: to a temporary file, then renamed over the checkpoint."""
+
+    def __init__(self, path: Path, metric: str | None) -> None:
+        self.final = Path(path)
+        tmp = self.final.with_name(self.final.name.replace(".weights.h5", ".tmp.weights.h5"))
+        super().__init__(str(tmp), monitor=metric or "loss", mode="max" if metric else "min",
+                         save_best_only=metric is not None, save_weights_only=True)
+        self.validated = metric is not None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.validated and (logs or {}).get(self.monitor) is None:
+            return  # not a validation epoch
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        super().on_epoch_end(epoch, logs)
+        if os.path.exists(self.filepath):
+            os.replace(self.filepath, self.final)
+
+
+def checkpoint_path(folder: str | Path, method: str, phase: str, seed: int) -> Path:
+    """Where the checkpoint of ``method``'s ``phase`` for the run with ``seed`` is written:
+    ``<folder>/<method>-<phase>.seed-<seed>.best.weights.h5``."""
+    return Path(folder) / f"{method}-{phase}.seed-{seed}.best.weights.h5"
+
+
+def load_checkpoint(model: keras.Model, path: str | Path) -> None:
+    """Set a built Keras model's weights from a checkpoint written while training.
+
+    Raises:
+        ConfigError: The file does not exist, or its arrays do not fit the model.
+        DataError: The file is corrupt (e.g. truncated) or not a weights file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Checkpoint {str(path)!r} does not exist.",
+                          "Train with a checkpoint folder first (config field checkpoint_dir).")
+    try:
+        model.load_weights(path)
+    except ValueError as exc:
+        if "shape" in str(exc).lower() or "expected" in str(exc).lower():
+            raise ConfigError(f"Checkpoint {path} does not fit this model ({exc}).",
+                              "Build the model with the config it was trained with.") from None
+        raise DataError(f"Checkpoint {path} is corrupt or not a weights file ({exc}).",
+                        "Delete it and train again with checkpoint_dir set.") from None
+    except Exception as exc:  # h5py raises OSError and others for a damaged file
+        raise DataError(f"Checkpoint {path} is corrupt or not a weights file ({type(exc).__name__}: {exc}).",
+                        "Delete it and train again with checkpoint_dir set.") from None
+
+
+class KerasRecommender(Recommender):
+    """Base of every method trained by gradient descent (see the module docstring).
+
+    Subclasses set :attr:`phases` and implement :meth:`build`, :meth:`rows` and :meth:`export` (and the
+    numpy scoring and state round trip of :class:`~xcatrec.core.Recommender`, usually by also
+    subclassing :class:`~xcatrec.core.FactorModel`). Their config subclasses
+    :class:`~xcatrec.training.config.TrainConfig`.
+    """
+
+    config_class = TrainConfig
+    #: Compile the networks with XLA when Keras decides to (``False`` for shapes that vary per batch).
+    jit_compile: Any = "auto"
+    #: The optimizer (called with the phase's learning rate): Adam updating only the embedding rows a
+    #: batch touched; ``keras.optimizers.Adam`` updates every row.
+    optimizer: Any = LazyAdam
+
+    # ---------------------------------------------------------------- what a method supplies
+    def build(self, phase: Phase, dataset: CrossDomainDataset) -> keras.Model:
+        """The (uncompiled) network of ``phase``."""
+        raise NotImplementedError
+
+    def rows(self, phase: Phase, dataset: CrossDomainDataset) -> Rows:
+        """The training rows of ``phase``."""
+        raise NotImplementedError
+
+    def export(self, phase: Phase, net: keras.Model) -> dict[str, np.ndarray]:
+        """Copy ``net``'s weights into the scoring arrays; return the phase's arrays by name."""
+        raise NotImplementedError
+
+    def setup(self, dataset: CrossDomainDataset) -> None:
+        """Called once before the first phase."""
+
+    def prepare(self, phase: Phase, net: keras.Model, dataset: CrossDomainDataset) -> None:
+        """Called when ``net``'s variables exist, before compiling (copy / freeze transferred weights)."""
+
+    def validation(self, phase: Phase, dataset: CrossDomainDataset) -> Validation | None:
+        """The early-stopping metric of a validated phase: full-ranking NDCG@10 on the target valid split.
+
+        Phases declared ``validate="held-out"`` must override this."""
+        cfg = self.config
+        return ndcg_validation(self, dataset, max_users=cfg.valid_users, seed=cfg.seed)
+
+    def callbacks(self, phase: Phase, net: keras.Model) -> list[keras.callbacks.Callback]:
+        """Extra Keras callbacks of ``phase`` (run before the base's own each epoch)."""
+        return []
+
+    # ---------------------------------------------------------------- the loop
+    @property
+    def refit_epochs(self) -> dict[str, tuple[str, str]]:  # type: ignore[override]
+        """Epoch fields a refit freezes: each validated phase's epochs field -> (phase, patience field)."""
+        multi = len(self.phases) > 1
+        return {p.prefix + "epochs" if hasattr(self.config, p.prefix + "epochs") else "epochs":
+                (p.name if multi else "", p.prefix + "patience" if hasattr(self.config, p.prefix + "patience")
+                 else "patience") for p in self.phases if p.validate == "valid"}
+
+    def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
+        keras.utils.set_random_seed(self.config.seed)
+        self.transferred = {}
+        self.setup(dataset)
+        reports = {}
+        for k, phase in enumerate(self.phases):
+            reports[phase.name] = self._run(phase, dataset, last=k == len(self.phases) - 1, verbose=verbose)
+        return combine_reports(reports)
+
+    def _record_moves(self, phase: Phase, state: dict[str, np.ndarray]) -> None:
+        picked = {n: v for n, v in state.items() if any(n == m or n.startswith(m + "/") for m in phase.moves)}
+        missing = [m for m in phase.moves if not any(n == m or n.startswith(m + "/") for n in picked)]
+        if missing:
+            raise ConfigError(f"{self.name}: phase {phase.name!r} declares moves {missing} that its export "
+                              f"does not return (it returns {sorted(state)}).",
+                              "Name the exported arrays as the phase's moves do.")
+        self.transferred.update({n: np.array(v, copy=True) for n, v in picked.items()})
+
+    def _run(self, phase: Phase, dataset: CrossDomainDataset, *, last: bool, verbose: bool) -> FitReport:
+        import tensorflow as tf
+
+        cfg = self.config
+        epochs, batch_size = phase.setting(cfg, "epochs"), phase.setting(cfg, "batch_size")
+        patience = phase.setting(cfg, "patience") or 0
+        seed = cfg.seed + 1000 * self.phases.index(phase)
+        rows = self.rows(phase, dataset)
+        if len(rows) == 0:
+            raise DataError(f"{self.name}: phase {phase.name!r} has no training rows.",
+                            "Use a data set with rows in the domain(s) the phase trains on.")
+        with tf.distribute.get_strategy().scope():
+            net = self.build(phase, dataset)
+            net(first_rows(rows))  # create the variables
+            self.prepare(phase, net, dataset)
+            net.compile(optimizer=self.optimizer(phase.setting(cfg, "learning_rate")),
+                        jit_compile=self.jit_compile)
+        state = self.export(phase, net)
+        if last:
+            self._record_moves(phase, state)
+        validation = self.validation(phase, dataset) if phase.validate else None
+        metric = validation.metric if validation else None
+        log = Epochs(f"{self.name}/{phase.name} ", validation, lambda: self.export(phase, net), cfg.eval_every,
+                     epochs, verbose)
+        early = EarlyStopping(metric, patience, epochs) if metric else None
+        callbacks = [*self.callbacks(phase, net), log, *([early] if early else [])]
+        if cfg.checkpoint_dir:
+            callbacks.append(Checkpoint(checkpoint_path(cfg.checkpoint_dir, self.name, phase.name, cfg.seed),
+                                        metric))
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Your input ran out of data.*")
+            net.fit(epoch_stream(rows, batch_size, seed, epochs), epochs=epochs,
+                    steps_per_epoch=steps_per_epoch(len(rows), batch_size), verbose=0, shuffle=False,
+                    callbacks=callbacks)
+        state = self.export(phase, net)
+        if not last:
+            self._record_moves(phase, state)
+        run = len(log.history["loss"])
+        best = early.best_epoch + 1 if early is not None and early.best_weights is not None else run
+        return FitReport(epochs=run, seconds=time.perf_counter() - start,
+                         seconds_per_epoch=float(np.mean(log.history["seconds"])) if run else 0.0,
+                         best_epoch=best, history=log.history)
