@@ -22,7 +22,7 @@ from xcatrec.errors import ConfigError, DataError
 from xcatrec.models import BPRMF, BPRMFConfig
 from xcatrec.training import (NegativeSampler, Negatives, Rows, TrainConfig, Validation, checkpoint_path,
                               load_checkpoint, ndcg_validation, replica_mean, validation_users)
-from xcatrec.training.rows import epoch_batches
+from xcatrec.training.rows import epoch_stream
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -90,8 +90,9 @@ def test_rows_cover_every_row_once_per_epoch_with_fresh_negatives():
     users = np.repeat(np.arange(6), 2)
     seen = sp.csr_matrix((np.ones(12), (users, np.tile([0, 1], 6))), shape=(6, 5))
     rows = Rows({"user": users, "pos": np.tile([0, 1], 6)}, (Negatives(NegativeSampler(seen), users, per_row=2),))
-    epochs = [list(epoch_batches(rows, 5, seed=0, epoch=e)) for e in range(2)]
-    assert [len(b["user"]) for b in epochs[0]] == [5, 5, 2]
+    batches = list(epoch_stream(rows, 5, seed=0, epochs=2).as_numpy_iterator())
+    epochs = [batches[:3], batches[3:]]
+    assert [len(b["user"]) for b in batches] == [5, 5, 2] * 2
     first = {k: np.concatenate([b[k] for b in epochs[0]]) for k in ("user", "pos", "neg")}
     assert sorted(zip(first["user"], first["pos"])) == sorted(zip(users, np.tile([0, 1], 6)))
     assert first["neg"].shape == (12, 2) and (first["neg"] >= 2).all()  # never an item the user has

@@ -3,9 +3,9 @@
 A method describes a phase's rows once (:class:`Rows`): fixed columns, plus the blocks of rows whose
 items are drawn afresh every epoch by a :class:`~xcatrec.training.sampling.NegativeSampler`
 (:class:`Negatives`). :func:`epoch_stream` turns them into one ``tf.data.Dataset`` over all epochs:
-epoch ``e`` draws its negatives and its row order from ``numpy.random.default_rng([seed, e])``, cuts
-the permuted rows into batches in numpy (one dataset element per batch, the last one smaller) and
-yields them. Keras ``fit`` then runs ``epochs`` epochs of ``steps`` batches over that one stream.
+epoch ``e`` draws its negatives and its row order from ``numpy.random.default_rng([seed, e])`` and is
+cut into batches (one dataset element per batch, the last one smaller). Keras ``fit`` then runs
+``epochs`` epochs of ``steps`` batches over that one stream.
 """
 
 from __future__ import annotations
@@ -94,32 +94,42 @@ def steps_per_epoch(n_rows: int, batch_size: int) -> int:
     return -(-n_rows // batch_size)
 
 
-def epoch_batches(rows: Rows, batch_size: int, seed: int, epoch: int):
-    """The batches (dicts of numpy arrays) of epoch ``epoch``: negatives drawn, rows permuted."""
+def epoch_arrays(rows: Rows, seed: int, epoch: int) -> dict[str, np.ndarray]:
+    """The rows of epoch ``epoch``: negatives drawn, then the rows permuted (one generator for both)."""
     rng = np.random.default_rng([seed, epoch])
     arrays = rows.epoch(rng)
     order = rng.permutation(len(rows))
-    arrays = {k: v[order] for k, v in arrays.items()}
-    for start in range(0, len(rows), batch_size):
-        yield {k: v[start:start + batch_size] for k, v in arrays.items()}
+    return {k: v[order] for k, v in arrays.items()}
 
 
 def epoch_stream(rows: Rows, batch_size: int, seed: int, epochs: int) -> "tf.data.Dataset":
-    """One dataset of ``epochs * steps_per_epoch`` batches: epoch after epoch (see the module docstring)."""
+    """One dataset of ``epochs * steps_per_epoch`` batches: epoch after epoch (see the module docstring).
+
+    Each epoch's arrays are made in numpy (:func:`epoch_arrays`) and cut into batches by TensorFlow
+    (reshaped, one dataset element per batch), about twice as fast as yielding numpy batches from a
+    Python generator.
+    """
     import tensorflow as tf
 
     first = rows.epoch(np.random.default_rng([seed, 0]))
-    signature = {k: tf.TensorSpec((None, *v.shape[1:]), tf.as_dtype(v.dtype)) for k, v in first.items()}
+    keys, n = list(first), len(rows)
+    full = n // batch_size * batch_size
 
-    def generate():
-        for epoch in range(epochs):
-            yield from epoch_batches(rows, batch_size, seed, epoch)
+    def one_epoch(epoch):
+        columns = tf.numpy_function(lambda e: tuple(epoch_arrays(rows, seed, int(e)).values()), [epoch],
+                                    [tf.as_dtype(first[k].dtype) for k in keys])
+        columns = {k: tf.ensure_shape(c, (n, *first[k].shape[1:])) for k, c in zip(keys, columns)}
+        ds = tf.data.Dataset.from_tensor_slices(
+            {k: tf.reshape(c[:full], (-1, batch_size, *first[k].shape[1:])) for k, c in columns.items()})
+        if full < n:
+            ds = ds.concatenate(tf.data.Dataset.from_tensors({k: c[full:] for k, c in columns.items()}))
+        return ds
 
     options = tf.data.Options()
-    options.autotune.enabled = False  # the prefetch depth is fixed; autotune's thread stalled the end of fit
-    return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2).with_options(options)
+    options.autotune.enabled = False  # fixed prefetch; the autotune thread could stall the end of fit by seconds
+    return tf.data.Dataset.range(epochs).flat_map(one_epoch).prefetch(2).with_options(options)
 
 
 def first_rows(rows: Rows, n: int = 4) -> dict[str, np.ndarray]:
-    """The first ``n`` rows of epoch 0 (to create a network's variables before training)."""
-    return next(epoch_batches(rows, n, 0, 0))
+    """The first ``n`` rows (with negatives drawn), to create a network's variables before training."""
+    return {k: v[:n] for k, v in rows.epoch(np.random.default_rng(0)).items()}
