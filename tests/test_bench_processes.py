@@ -39,9 +39,16 @@ def _command(config: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "xcatrec", "bench", str(config), "--out-dir", str(out), *extra]
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default. A shell that runs a job in the background
+    (``make test &``, nohup) makes it ignore SIGINT, the children inherit that, and Python then never
+    installs its KeyboardInterrupt handler, so the interrupt would be silently lost."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(config: Path, out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(_command(config, out, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=_env(), cwd=config.parent)
+                            text=True, env=_env(), cwd=config.parent, preexec_fn=_default_sigint)
 
 
 def _finish(*args, timeout: float = 300) -> subprocess.CompletedProcess:
