@@ -142,6 +142,7 @@ class FactorNet(keras.Model):
         return 0.0 if self.item_bias is None else ops.squeeze(self.item_bias(items), -1)
 
     def call(self, inputs: dict) -> dict:
+        """Per row: the positive and negative scores (or the rating error) and the L2 norm."""
         eu = self.user_embedding(inputs["user"])
         u = self.user_tower(eu)
         if self.loss_kind == "mse":
@@ -158,6 +159,7 @@ class FactorNet(keras.Model):
         return {"pos": s_pos, "neg": s_neg, "norm": norm}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Mean over the batch of ``weight * (row loss + reg * norm)`` (see the class docstring)."""
         if self.loss_kind == "mse":
             per_row = ops.square(y_pred["error"])
         else:
