@@ -50,9 +50,14 @@ class Phase:
     validate: str = "valid"
     prefix: str = ""
 
-    def setting(self, config: Any, field: str) -> Any:
-        """The phase's value of a loop setting: ``config.<prefix><field>`` if it exists, else ``config.<field>``."""
-        return getattr(config, self.prefix + field, getattr(config, field, None))
+    def field(self, config: Any, name: str) -> str:
+        """The config field that holds the phase's loop setting ``name``: ``<prefix><name>`` if the
+        config has it, else ``name``."""
+        return self.prefix + name if hasattr(config, self.prefix + name) else name
+
+    def setting(self, config: Any, name: str) -> Any:
+        """The phase's value of a loop setting (see :meth:`field`); ``None`` when the config has neither."""
+        return getattr(config, self.field(config, name), None)
 
 
 @dataclass(frozen=True)

@@ -194,9 +194,8 @@ class KerasRecommender(Recommender):
     def refit_epochs(self) -> dict[str, tuple[str, str]]:  # type: ignore[override]
         """Epoch fields a refit freezes: each validated phase's epochs field -> (phase, patience field)."""
         multi = len(self.phases) > 1
-        return {p.prefix + "epochs" if hasattr(self.config, p.prefix + "epochs") else "epochs":
-                (p.name if multi else "", p.prefix + "patience" if hasattr(self.config, p.prefix + "patience")
-                 else "patience") for p in self.phases if p.validate == "valid"}
+        return {p.field(self.config, "epochs"): (p.name if multi else "", p.field(self.config, "patience"))
+                for p in self.phases if p.validate == "valid"}
 
     def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
         keras.utils.set_random_seed(self.config.seed)
@@ -208,8 +207,9 @@ class KerasRecommender(Recommender):
         return combine_reports(reports)
 
     def _record_moves(self, phase: Phase, state: dict[str, np.ndarray]) -> None:
-        picked = {n: v for n, v in state.items() if any(n == m or n.startswith(m + "/") for m in phase.moves)}
-        missing = [m for m in phase.moves if not any(n == m or n.startswith(m + "/") for n in picked)]
+        under = lambda name, move: name == move or name.startswith(move + "/")  # noqa: E731
+        picked = {n: v for n, v in state.items() if any(under(n, m) for m in phase.moves)}
+        missing = [m for m in phase.moves if not any(under(n, m) for n in picked)]
         if missing:
             raise ConfigError(f"{self.name}: phase {phase.name!r} declares moves {missing} that its export "
                               f"does not return (it returns {sorted(state)}).",
@@ -233,9 +233,8 @@ class KerasRecommender(Recommender):
             self.prepare(phase, net, dataset)
             net.compile(optimizer=self.optimizer(phase.setting(cfg, "learning_rate")),
                         jit_compile=self.jit_compile)
-        state = self.export(phase, net)
-        if last:
-            self._record_moves(phase, state)
+        if last and phase.moves:  # the last phase hands nothing on: record its channel before training
+            self._record_moves(phase, self.export(phase, net))
         validation = self.validation(phase, dataset) if phase.validate else None
         metric = validation.metric if validation else None
         log = Epochs(f"{self.name}/{phase.name} ", validation, lambda: self.export(phase, net), cfg.eval_every,

@@ -66,6 +66,13 @@ class Rows:
     def __len__(self) -> int:
         return len(next(iter(self.columns.values())))
 
+    def spec(self) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
+        """Dtype and per-row shape of every column of an epoch, negatives included, without drawing any."""
+        out = {k: (v.dtype, v.shape[1:]) for k, v in self.columns.items()}
+        for neg in self.negatives:
+            out.setdefault(neg.column, (np.dtype(np.int64), (neg.per_row,)))
+        return out
+
     def epoch(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """The columns of one epoch with their negatives drawn, in row order (not yet shuffled)."""
         out = dict(self.columns)
@@ -111,16 +118,15 @@ def epoch_stream(rows: Rows, batch_size: int, seed: int, epochs: int) -> "tf.dat
     """
     import tensorflow as tf
 
-    first = rows.epoch(np.random.default_rng([seed, 0]))
-    keys, n = list(first), len(rows)
-    full = n // batch_size * batch_size
+    spec, n = rows.spec(), len(rows)
+    keys, full = list(spec), n // batch_size * batch_size
 
     def one_epoch(epoch):
-        columns = tf.numpy_function(lambda e: tuple(epoch_arrays(rows, seed, int(e)).values()), [epoch],
-                                    [tf.as_dtype(first[k].dtype) for k in keys])
-        columns = {k: tf.ensure_shape(c, (n, *first[k].shape[1:])) for k, c in zip(keys, columns)}
+        arrays = lambda e: tuple(epoch_arrays(rows, seed, int(e))[k] for k in keys)  # noqa: E731
+        columns = tf.numpy_function(arrays, [epoch], [tf.as_dtype(spec[k][0]) for k in keys])
+        columns = {k: tf.ensure_shape(c, (n, *spec[k][1])) for k, c in zip(keys, columns)}
         ds = tf.data.Dataset.from_tensor_slices(
-            {k: tf.reshape(c[:full], (-1, batch_size, *first[k].shape[1:])) for k, c in columns.items()})
+            {k: tf.reshape(c[:full], (-1, batch_size, *spec[k][1])) for k, c in columns.items()})
         if full < n:
             ds = ds.concatenate(tf.data.Dataset.from_tensors({k: c[full:] for k, c in columns.items()}))
         return ds
