@@ -32,9 +32,10 @@ TARGET_ONLY: tuple[str, ...] = ("popularity", "item-mean", "bpr-mf", "itemknn", 
 #: Reference methods from other libraries, run as they are (labelled external peers in every table).
 PEERS: tuple[str, ...] = ("implicit-ials",)
 #: Methods that use the source category.
-TRANSFER: tuple[str, ...] = ("source-only", "cross-itemknn", "finetune", "shared-bottom", "cmf", "emcdr",
-                             "ptupcdr", "conet", "dann")
+TRANSFER: tuple[str, ...] = ("source-only", "cross-itemknn", "joint-ease", "joint-ials", "finetune", "shared-bottom",
+                             "cmf", "emcdr", "ptupcdr", "conet", "dann")
 #: Transfer methods with trained parameters.
-LEARNED_TRANSFER: tuple[str, ...] = ("finetune", "shared-bottom", "cmf", "emcdr", "ptupcdr", "conet", "dann")
+LEARNED_TRANSFER: tuple[str, ...] = ("joint-ease", "joint-ials", "finetune", "shared-bottom", "cmf", "emcdr", "ptupcdr",
+                                     "conet", "dann")
 #: Every method name: the groups above and the original article's item classifier.
 METHOD_NAMES: tuple[str, ...] = tuple(sorted(TARGET_ONLY + PEERS + TRANSFER + ("seed-cnn",)))

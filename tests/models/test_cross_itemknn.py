@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from xcatrec.testing import RecommenderConformance
+from xcatrec.testing import RecommenderConformance, with_cold_users
 from conftest import make_tiny_dataset
 
 from xcatrec.data.types import CrossDomainDataset, Domain, Interactions, Vocab
@@ -117,15 +117,7 @@ def test_bad_source_weight_options_are_clear_errors(bad):
 
 def _with_cold_users(n_cold: int = 10) -> CrossDomainDataset:
     """The tiny data set with the whole target history of users 0..n_cold-1 hidden (moved to test)."""
-    ds = make_tiny_dataset()
-    tgt = ds.target
-    every = tgt.train.concat(tgt.valid).concat(tgt.test)
-    cold = every.users < n_cold
-    warm_test = tgt.test.subset(tgt.test.users >= n_cold)
-    target = Domain("target", tgt.items, tgt.train.subset(tgt.train.users >= n_cold),
-                    tgt.valid.subset(tgt.valid.users >= n_cold), every.subset(cold).concat(warm_test))
-    return CrossDomainDataset("tiny-cold", ds.users, ds.source, target, "cold-start",
-                              cold_users=np.arange(n_cold))
+    return with_cold_users(make_tiny_dataset(), n_cold)
 
 
 @pytest.mark.parametrize("cls", [CrossItemKNN, SourceOnlyKNN])

@@ -19,6 +19,8 @@ from xcatrec.models.cross_itemknn import CrossItemKNN, CrossItemKNNConfig, Sourc
 from xcatrec.models.dann import DANN, DANNConfig
 from xcatrec.models.ease import EASE, EASEConfig
 from xcatrec.models.implicit_als import ImplicitALS, ImplicitALSConfig
+from xcatrec.models.joint_ease import JointEASE, JointEASEConfig
+from xcatrec.models.joint_ials import JointALS, JointALSConfig
 from xcatrec.models.emcdr import EMCDR, EMCDRConfig
 from xcatrec.models.finetune import Finetune, FinetuneConfig
 from xcatrec.models.item_mean import ItemMean, ItemMeanConfig
@@ -36,6 +38,8 @@ METHODS: dict[str, type[Recommender]] = {
     "ease": EASE,
     "implicit-ials": ImplicitALS,
     "cross-itemknn": CrossItemKNN,
+    "joint-ease": JointEASE,
+    "joint-ials": JointALS,
     "source-only": SourceOnlyKNN,
     "seed-cnn": SeedCNN,
     "finetune": Finetune,
@@ -76,4 +80,5 @@ __all__ = ["METHODS", "TARGET_ONLY", "TRANSFER", "LEARNED_TRANSFER", "make_model
            "CrossItemKNN", "CrossItemKNNConfig", "SourceOnlyKNN", "SeedCNN", "SeedCNNConfig",
            "Finetune", "FinetuneConfig", "SharedBottom", "SharedBottomConfig", "CMF", "CMFConfig", "EMCDR",
            "EMCDRConfig", "PTUPCDR", "PTUPCDRConfig", "CoNet", "CoNetConfig", "DANN", "DANNConfig", "ItemMean",
-           "ItemMeanConfig", "EASE", "EASEConfig", "ImplicitALS", "ImplicitALSConfig"]
+           "ItemMeanConfig", "EASE", "EASEConfig", "ImplicitALS", "ImplicitALSConfig",
+           "JointEASE", "JointEASEConfig", "JointALS", "JointALSConfig"]

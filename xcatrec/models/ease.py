@@ -54,13 +54,27 @@ class EASEConfig(ModelConfig):
                               "Use max_items=20000 (0 models every item).")
 
 
-def ease_weights(x, lam: float) -> np.ndarray:
-    """The EASE weight matrix ``B`` (float32, zero diagonal) of a users x items matrix ``x``."""
+def ease_weights(x, lam: float, columns: np.ndarray | None = None) -> np.ndarray:
+    """The EASE weight matrix ``B`` (float32) of a users x features matrix ``x``.
+
+    Args:
+        x: Binary (or weighted) users x features matrix, sparse or dense.
+        lam: The L2 penalty added to the diagonal of the Gram matrix.
+        columns: Features to predict (all by default). Column ``j`` of the result holds the weights of
+            every feature for predicting feature ``columns[j]``, with ``B[columns[j], j] = 0``: the
+            same closed form, ``B_ij = -P_ij / P_jj``, restricted to those columns.
+    """
     gram = np.asarray((x.T @ x).todense() if hasattr(x, "todense") else x.T @ x, dtype=np.float32)
     gram[np.diag_indices_from(gram)] += np.float32(lam)
-    weights = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)  # float32: half the memory
-    weights /= -np.diag(weights)[None, :]
-    weights[np.diag_indices_from(weights)] = 0.0
+    inverse = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)  # float32: half the memory
+    if columns is None:
+        columns, weights = np.arange(len(inverse)), inverse
+    else:
+        columns = np.asarray(columns, np.int64)
+        weights = inverse[:, columns]
+        del inverse
+    weights /= -weights[columns, np.arange(len(columns))][None, :]
+    weights[columns, np.arange(len(columns))] = 0.0
     return weights
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError
@@ -62,17 +63,26 @@ class ImplicitALS(FactorModel):
     search_space = {"factors": Choice((32, 64, 128)), "regularization": Float(1e-3, 10.0, log=True),
                     "alpha": Float(0.1, 50.0, log=True), "iterations": Int(5, 30)}
 
+    def training_matrix(self, dataset: CrossDomainDataset) -> sp.csr_matrix:
+        """The users x items matrix the library factorises (float32): here the target training matrix.
+
+        Its first ``n_target_items`` columns must be the target items (a subclass may append more).
+        """
+        return dataset.matrix("target", "train").astype(np.float32)
+
     def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
         from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
 
         cfg: ImplicitALSConfig = self.config
         tic = time.perf_counter()
-        model = AlternatingLeastSquares(factors=cfg.factors, regularization=cfg.regularization, alpha=cfg.alpha,
-                                        iterations=cfg.iterations, random_state=cfg.seed, num_threads=1,
-                                        calculate_training_loss=False)
-        model.fit(dataset.matrix("target", "train").astype(np.float32), show_progress=verbose)
+        with threadpool_limits(1, "blas"):  # the library's advice: its own threads, not BLAS's, do the work
+            model = AlternatingLeastSquares(factors=cfg.factors, regularization=cfg.regularization, alpha=cfg.alpha,
+                                            iterations=cfg.iterations, random_state=cfg.seed, num_threads=1,
+                                            calculate_training_loss=False)
+            model.fit(self.training_matrix(dataset), show_progress=verbose)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
-        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)[:self.sizes.n_target_items]
         seconds = time.perf_counter() - tic
         return FitReport(epochs=cfg.iterations, seconds=seconds, seconds_per_epoch=seconds / cfg.iterations,
                          best_epoch=cfg.iterations)

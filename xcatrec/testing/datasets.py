@@ -53,3 +53,16 @@ def with_ratings(ds: CrossDomainDataset, seed: int = 0) -> CrossDomainDataset:
         return Domain(d.name, d.items, rate(d.train), rate(d.valid), rate(d.test))
 
     return CrossDomainDataset(ds.name, ds.users, domain(ds.source), domain(ds.target), ds.split)
+
+
+def with_cold_users(ds: CrossDomainDataset, n_cold: int = 10) -> CrossDomainDataset:
+    """``ds`` with the whole target history of users ``0 .. n_cold - 1`` hidden (moved to test): the
+    cold-start shape, where those users have source history only."""
+    tgt = ds.target
+    every = tgt.train.concat(tgt.valid).concat(tgt.test)
+    cold = every.users < n_cold
+    warm_test = tgt.test.subset(tgt.test.users >= n_cold)
+    target = Domain("target", tgt.items, tgt.train.subset(tgt.train.users >= n_cold),
+                    tgt.valid.subset(tgt.valid.users >= n_cold), every.subset(cold).concat(warm_test))
+    return CrossDomainDataset(ds.name + "-cold", ds.users, ds.source, target, "cold-start",
+                              cold_users=np.arange(n_cold))
