@@ -28,16 +28,14 @@ from xcatrec.errors import ConfigError
 
 def _links(history: sp.csr_matrix, target_t: sp.csr_matrix, users: np.ndarray, items: np.ndarray,
            chunk: int) -> np.ndarray:
-    """For each row ``(users[r], items[r])``: the number of co-buyer paths ``u -> v -> i`` with ``v != u``,
+    """For each row ``(users[r], items[r])``: the number of co-buyer paths ``u -> v -> i``,
     where ``u`` and ``v`` share an item of ``history`` and ``v`` bought ``i`` (``target_t`` is items x users)."""
     out = np.zeros(len(users), np.float64)
     co_buyers_of = history @ history.T  # users x users: shared items
     for start in range(0, len(users), chunk):
         u, i = users[start:start + chunk], items[start:start + chunk]
-        shared = co_buyers_of[u].tocsr()
-        shared = shared - sp.csr_matrix((shared[np.arange(len(u)), u].A1, (np.arange(len(u)), u)),
-                                        shape=shared.shape)  # not the user with themself
-        out[start:start + chunk] = np.asarray(shared.multiply(target_t[i]).sum(axis=1)).ravel()
+        # u's own path adds nothing: a held-out item is never among u's own rows of target_t
+        out[start:start + chunk] = np.asarray(co_buyers_of[u].multiply(target_t[i]).sum(axis=1)).ravel()
     return out
 
 
