@@ -41,3 +41,19 @@ def test_unknown_part_is_a_clear_error(part):
 def test_no_held_out_rows_is_a_clear_error():
     with pytest.raises(ConfigError, match="no target valid rows"):
         reachability(_hand_dataset(), "valid")
+
+
+def test_by_evidence_splits_users_by_their_strongest_link():
+    import pandas as pd
+    from xcatrec.evaluation.ceiling import by_evidence, evidence_kind
+
+    table = reachability(_hand_dataset(), "test")
+    assert evidence_kind(table).to_dict() == {0: "both", 2: "source", 3: "none"}
+    per_user = pd.DataFrame({"method": ["a"] * 3 + ["b"] * 3, "user": [0, 2, 3] * 2,
+                             "ndcg@10": [1.0, 0.5, 0.0, 0.2, 0.0, 0.1]})
+    out = by_evidence(per_user, table)
+    assert list(out.columns) == ["both", "source", "none"]
+    assert out.loc["a"].tolist() == [1.0, 0.5, 0.0] and out.loc["b"].tolist() == [0.2, 0.0, 0.1]
+    assert out.loc["share"].sum() == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="lacks the columns"):
+        by_evidence(per_user.drop(columns="ndcg@10"), table)

@@ -75,3 +75,41 @@ def reachability_summary(table: pd.DataFrame) -> pd.Series:
     """The share of held-out rows of each kind (``item_known`` ... ``source_only``) and the row count."""
     shares = table[["item_known", "via_target", "via_source", "source_only"]].mean()
     return pd.concat([shares, pd.Series({"rows": float(len(table))})])
+
+
+#: Evidence kinds of a held-out row, strongest first (a user with several rows takes the strongest).
+EVIDENCE_KINDS = ("both", "target", "source", "none")
+
+
+def evidence_kind(table: pd.DataFrame) -> pd.Series:
+    """Per user of a :func:`reachability` table: ``"both"``, ``"target"``, ``"source"`` or ``"none"``,
+    the strongest kind of link among the user's held-out rows."""
+    kind = np.select([table["via_target"] & table["via_source"], table["via_target"], table["via_source"]],
+                     [0, 1, 2], default=3)
+    strongest = pd.Series(kind, index=table["user"].to_numpy()).groupby(level=0).min()
+    return strongest.map(dict(enumerate(EVIDENCE_KINDS))).rename("evidence")
+
+
+def by_evidence(per_user: pd.DataFrame, table: pd.DataFrame, metric: str = "ndcg@10") -> pd.DataFrame:
+    """Mean per-user ``metric`` of each method, split by the users' evidence kind.
+
+    Args:
+        per_user: Columns ``method``, ``user`` and ``metric`` (e.g. :func:`~xcatrec.evaluation.per_user_frame`
+            of one scenario; several seeds are averaged per user).
+        table: The :func:`reachability` table of the same data set and split.
+
+    Returns:
+        One row per method, one column per evidence kind present, plus a last row ``"share"``: the
+        fraction of users of each kind. ``sum(share * mean)`` over the kinds gives the method's mean.
+    """
+    missing = {"method", "user", metric} - set(per_user.columns)
+    if missing:
+        raise ConfigError(f"per_user lacks the columns {sorted(missing)}.",
+                          "Pass per_user_frame(records) of one scenario (columns method, user, the metric).")
+    kinds = evidence_kind(table)
+    values = per_user.pivot_table(index="user", columns="method", values=metric, aggfunc="mean")
+    values = values.loc[values.index.isin(kinds.index)]
+    grouped = values.groupby(kinds.reindex(values.index).to_numpy())
+    out = grouped.mean().T
+    out.loc["share"] = grouped.size() / len(values)
+    return out[[k for k in EVIDENCE_KINDS if k in out.columns]]
