@@ -85,6 +85,8 @@ def test_negative_transfer_flags_count_worse_seeds_in_the_metric_direction():
     flags = negative_transfer_flags(ratings, "item-mean", [10]).set_index("method")
     assert flags.loc["emcdr"].to_dict() == {"neg_transfer_valid": 1, "valid_seeds": 2}  # lower RMSE is better
     assert negative_transfer_flags(ranking, "bpr-mf", [10]).empty  # no target-only runs: nothing to flag
+    # a transfer method as the scenario's reference is not compared with itself
+    assert negative_transfer_flags(ranking, "cmf", [10]).empty
 
 
 @pytest.mark.parametrize("bad", [-1, 2.5, "all", True])

@@ -187,7 +187,7 @@ def negative_transfer_flags(rows: pd.DataFrame, target_only: str, ks: list[int])
     valid, higher_is_better = (ranking, True) if len(ranking) else (ratings, False)
     table = valid.pivot_table(index="seed", columns="method", values="value", aggfunc="first")
     out = []
-    for method in [m for m in table.columns if m in TRANSFER and target_only in table.columns]:
+    for method in [m for m in table.columns if m in TRANSFER and m != target_only and target_only in table.columns]:
         pair = table[[method, target_only]].dropna()
         worse = pair[method] < pair[target_only] if higher_is_better else pair[method] > pair[target_only]
         out.append({"method": method, "neg_transfer_valid": int(worse.sum()), "valid_seeds": len(pair)})
