@@ -287,6 +287,22 @@ def test_run_key_covers_every_setting_that_changes_a_run(monkeypatch):
     assert key() != base
 
 
+def test_a_field_added_later_at_its_older_value_leaves_the_run_key_unchanged(monkeypatch):
+    from xcatrec.bench import run_settings
+    from xcatrec.models.itemknn import ItemKNNConfig
+
+    def options(**itemknn):
+        typed = BenchConfig.from_dict({**TINY, "methods": {"popularity": {}, "itemknn": itemknn},
+                                       "scenarios": [TINY["scenarios"][0]]})
+        return run_settings(typed.scenarios[0], typed, "itemknn", 0)["options"]
+
+    assert "shrink" in options(shrink=10.0)
+    # pretend "shrink" was added later, and 10.0 reproduces the runs recorded before it existed
+    monkeypatch.setattr(ItemKNNConfig, "added_fields", {"shrink": 10.0})
+    assert "shrink" not in options(shrink=10.0) and "shrink" not in options(shrink=10)
+    assert options(shrink=11.0)["shrink"] == 11.0
+
+
 def test_a_planted_link_at_the_old_temporary_name_is_not_followed(tmp_path, capsys):
     out, victim = tmp_path / "out", tmp_path / "victim.txt"
     out.mkdir()

@@ -102,9 +102,14 @@ def committed(path: str | Path, root: str | Path | None = None) -> Path:
 
 def run_settings(scenario: ScenarioConfig, config: BenchConfig, method: str, seed: int) -> dict[str, Any]:
     """Everything that determines one run, hashed into its :func:`run_key`: the method's options as it
-    runs them, the scenario's fields but :data:`SCENARIO_LABELS`, the config's but :data:`NOT_RUN_SETTINGS`
+    runs them (but a field of ``config_class.added_fields`` at its older value, see
+    :class:`~xcatrec.core.ModelConfig`), the scenario's fields but :data:`SCENARIO_LABELS`, the config's but :data:`NOT_RUN_SETTINGS`
     (so a field added later is covered without a change here), the seed and the package version."""
+    from xcatrec.models import METHODS
+
     options = resolved_options(method, config.options(scenario, method), f"method {method!r}")
+    added = METHODS[method].config_class.added_fields  # at their older value: as the older runs ran
+    options = {k: v for k, v in options.items() if not (k in added and v == added[k])}
     settings = {f.name: getattr(scenario, f.name) for f in fields(scenario) if f.name not in SCENARIO_LABELS}
     top = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in NOT_RUN_SETTINGS}
     return {"method": method, "options": options, "scenario": settings, "config": top, "seed": seed,

@@ -73,7 +73,16 @@ class FitReport:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Base of every model config; subclasses add their hyper-parameters as frozen fields."""
+    """Base of every model config; subclasses add their hyper-parameters as frozen fields.
+
+    ``added_fields`` names the fields a config gained after benchmark runs of the method were
+    recorded, each with the value that reproduces those older runs (e.g. ``{"loss": "bpr"}`` when a
+    choice of loss was added to a method that trained with BPR only). A benchmark run with that value
+    leaves the field out of its run key (:func:`xcatrec.bench.run_settings`), so the older runs stay
+    reusable and comparable: they ran exactly that setting.
+    """
+
+    added_fields: ClassVar[dict[str, Any]] = {}
 
     seed: int = 0
 
