@@ -111,3 +111,19 @@ def test_one_sound_row_is_reproduced(shared_data_dir, monkeypatch):
     assert len(stored) >= 7 and set(stored) == set(fresh)
     for k, value in stored.items():
         assert fresh[k] == pytest.approx(value, abs=1e-6), k
+
+
+def test_goal_table_reads_each_goal_off_the_paired_bootstrap():
+    from xcatrec.bench import Goal, goal_table
+
+    records = committed_records(RESULTS_SOUND_DIR)
+    goals = [Goal("cold phones +30%", "elec-phone-cold-0.2", ("source-only",), ("popularity",), bar=0.30),
+             Goal("cold phones +1000%", "elec-phone-cold-0.2", ("source-only",), ("popularity",), bar=10.0),
+             Goal("popularity beats EASE", "elec-phone-warm", ("popularity",), ("ease",)),
+             Goal("a method that never ran", "elec-phone-warm", ("no-such-method",), ("ease",))]
+    table = goal_table(records, goals)
+    assert table["met"].tolist() == [True, False, False, None]
+    first = table.iloc[0]
+    assert first["low"] >= 0.30 and first["low"] <= first["relative"] <= first["high"]
+    assert table.loc["popularity beats EASE", "verdict"] == "falls below"
+    assert table.loc["a method that never ran", "verdict"].startswith("not run")

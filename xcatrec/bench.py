@@ -50,7 +50,7 @@ import sys
 import tempfile
 import warnings
 from collections import Counter
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -643,3 +643,36 @@ def compare_best(records: pd.DataFrame | list[dict], scenario: str, challengers,
     return {**pick, "result": result, "verdict": verdict(result, threshold=VERDICT_THRESHOLD),
             "sentence": describe(result, pick["challenger"], pick["reference"], threshold=VERDICT_THRESHOLD,
                                  metric_name=metric_name)}
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A goal a benchmark is read against: the best of ``challengers`` must beat the best of
+    ``references`` in ``scenario`` by at least ``bar`` (relative NDCG@10; 0 = "beats" in the words of
+    :func:`~xcatrec.evaluation.bootstrap.verdict`, whose practical threshold applies)."""
+
+    label: str
+    scenario: str
+    challengers: tuple[str, ...]
+    references: tuple[str, ...]
+    bar: float = 0.0
+
+
+def goal_table(records: pd.DataFrame | list[dict], goals: list[Goal]) -> pd.DataFrame:
+    """One row per goal: the methods compared, the relative difference with its 95% paired-bootstrap
+    interval over users and seeds, the verdict, and ``met``: the interval's lower end clears ``bar``
+    (or, with ``bar == 0``, the verdict is "beats"). A goal whose methods did not run is ``met = None``."""
+    rows = []
+    for goal in goals:
+        try:
+            best = compare_best(records, goal.scenario, goal.challengers, goal.references)
+        except ConfigError as err:
+            rows.append({"goal": goal.label, "challenger": None, "reference": None, "relative": float("nan"),
+                         "low": float("nan"), "high": float("nan"), "verdict": f"not run ({err.problem})", "met": None})
+            continue
+        result = best["result"]
+        met = best["verdict"] == "beats" if goal.bar == 0 else bool(result.ci_low >= goal.bar)
+        rows.append({"goal": goal.label, "challenger": best["challenger"], "reference": best["reference"],
+                     "relative": result.estimate, "low": result.ci_low, "high": result.ci_high,
+                     "verdict": best["verdict"], "met": met})
+    return pd.DataFrame(rows).set_index("goal")
