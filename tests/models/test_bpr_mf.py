@@ -19,6 +19,13 @@ class TestBPRMFConformance(RecommenderConformance):
         return BPRMFConfig(epochs=2, batch_size=64, dim=8, learning_rate=0.05, valid_users=0)
 
 
+class TestBPRMFWithBPRLossConformance(TestBPRMFConformance):
+    """The paper's pairwise loss, kept as an option (the default is the in-batch softmax)."""
+
+    def make_config(self):
+        return BPRMFConfig(epochs=2, batch_size=64, dim=8, learning_rate=0.05, valid_users=0, loss="bpr")
+
+
 def test_bpr_mf_learns_the_taste_groups():
     """Users prefer one half of the items; BPR-MF must find that, popularity cannot."""
     ds = make_tiny_dataset()

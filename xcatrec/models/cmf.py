@@ -4,11 +4,13 @@ Singh & Gordon, "Relational Learning via Collective Matrix Factorization", KDD 2
 that share an entity type are factorised together, and the shared entity gets one factor matrix. Here
 the relations are user x source item and user x target item: each user ``u`` has one vector ``p_u``
 and each item of either domain its own ``q_i`` and bias ``b_i``, and all of them are trained jointly on
-the rows of both domains, with the loss ``L = L_target + source_weight * L_source``. The loss is BPR
-for implicit feedback (``loss="bpr"``) or the squared error of ratings (``loss="mse"``, with a user
-bias that is shared as well). There is a single phase, ``joint``, on both domains, and nothing is
-handed between phases: transfer happens *inside* the shared user factors, so a user with no target
-history still gets target scores ``<p_u, q_i> + b_i`` from a ``p_u`` learned on their source rows.
+the rows of both domains, with the loss ``L = L_target + source_weight * L_source``. The loss is a
+ranking loss for implicit feedback (``loss="bpr"``, ``"softmax"``, ...; with ``"softmax"`` a row's
+in-batch negatives are the batch's positives of both domains, one softmax over the joint item space)
+or the squared error of ratings (``loss="mse"``, with a user bias that is shared as well). There is a
+single phase, ``joint``, on both domains, and nothing is handed between phases: transfer happens
+*inside* the shared user factors, so a user with no target history still gets target scores
+``<p_u, q_i> + b_i`` from a ``p_u`` learned on their source rows.
 Early stopping reads the target validation split only. Taught in the chapter "Transfer methods".
 """
 
@@ -26,6 +28,7 @@ from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError
 from xcatrec.models.mf_training import FactorConfig, RatingFactorModel, domain_factors, domain_rows
 from xcatrec.training import Rows, numpy_weights
+from xcatrec.training.losses import item_log_frequency
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,12 @@ class CMF(RatingFactorModel):
     def rows(self, phase: Phase, dataset: CrossDomainDataset) -> Rows:
         """Target rows, then source rows (items shifted by ``n_target_items``), with a ``weight`` column."""
         cfg: CMFConfig = self.config
-        tgt = domain_rows(dataset, "target", cfg.loss)
-        src = domain_rows(dataset, "source", cfg.loss, offset=self.sizes.n_target_items, start=len(tgt))
+        tgt = domain_rows(dataset, "target", cfg.loss, negatives=cfg.negatives)
+        src = domain_rows(dataset, "source", cfg.loss, offset=self.sizes.n_target_items, start=len(tgt),
+                          negatives=cfg.negatives)
         columns = {k: np.concatenate([tgt.columns[k], src.columns[k]]) for k in tgt.columns}
+        if "log_q" in columns:  # batches mix both domains: an item's share of the joint rows
+            columns["log_q"] = item_log_frequency(columns["pos"])
         columns["weight"] = np.concatenate([np.ones(len(tgt), np.float32),
                                             np.full(len(src), cfg.source_weight, np.float32)])
         return Rows(columns, tgt.negatives + src.negatives)

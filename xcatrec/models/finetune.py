@@ -6,7 +6,8 @@ Knowledge and Data Engineering 22(10), 2010 (parameter transfer), in the design 
 The network of both phases is the package's one :class:`~xcatrec.training.layers.FactorNet` with
 towers: a user embedding and an MLP (the user tower), an item embedding and an MLP (the item tower),
 and the dot product of their outputs plus an item bias as the score, trained with BPR, binary
-cross-entropy or the squared loss on sampled negatives. By default the towers are empty (matrix
+cross-entropy, the squared loss on sampled negatives or a softmax loss (``loss="softmax"``: in-batch
+and sampled negatives, :mod:`xcatrec.training.losses`). By default the towers are empty (matrix
 factorisation validated best on Amazon Electronics -> Clothing), so the copied bottom layer is the
 user embedding.
 
@@ -38,6 +39,7 @@ from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError
 from xcatrec.models.towers import TowerConfig, TowerModel, as_units, select_names
 from xcatrec.training import FactorNet, NegativeSampler, Negatives, Rows, assign_weights, mlp_numpy
+from xcatrec.training.losses import loss_columns
 
 #: Layers that exist with the same shape in both domains' networks (item embeddings do not).
 TRANSFERABLE = ("user_embedding", "user_tower", "item_tower")
@@ -111,10 +113,11 @@ class Finetune(TowerModel):
                          item_bias=cfg.item_bias)
 
     def rows(self, phase: Phase, dataset: CrossDomainDataset) -> Rows:
-        train = dataset.domain(phase.data).train
+        train, cfg = dataset.domain(phase.data).train, self.config
         sampler = NegativeSampler(dataset.matrix(phase.data, "train"))
-        return Rows({"user": train.users, "pos": train.items},
-                    (Negatives(sampler, train.users, per_row=self.config.negatives),))
+        extra = loss_columns(cfg.loss, train.items, dataset.domain(phase.data).n_items, cfg.negatives)
+        return Rows({"user": train.users, "pos": train.items, **extra},
+                    (Negatives(sampler, train.users, per_row=cfg.negatives),))
 
     def prepare(self, phase: Phase, net: FactorNet, dataset: CrossDomainDataset) -> None:
         """The transfer step: copy the source network's selected weights, freeze their layers if configured."""

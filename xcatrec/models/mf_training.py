@@ -1,11 +1,13 @@
 """Matrix factorisation shared by the embedding-and-mapping family (CMF, EMCDR, PTUPCDR).
 
 These methods all start from user and item factors learned by matrix factorisation on the package's
-one network, :class:`~xcatrec.training.layers.FactorNet`, with one of two losses chosen by the config
-field ``loss``:
+one network, :class:`~xcatrec.training.layers.FactorNet`, with the loss chosen by the config field
+``loss``:
 
-* ``"bpr"`` (implicit feedback): the pairwise BPR loss against one sampled negative per row, with an
-  optional weight per row (CMF weights its source rows);
+* a ranking loss for implicit feedback (:data:`~xcatrec.training.losses.RANKING_LOSSES`): ``"bpr"``,
+  the pairwise BPR loss against ``negatives`` sampled negatives per row, ``"softmax"`` (in-batch and
+  uniform negatives, log-Q corrected), ..., with an optional weight per row (CMF weights its source
+  rows);
 * ``"mse"`` (explicit ratings, e.g. Douban): squared error of
   ``r_ui ~ mu_d + b_u + b_i + <p_u, q_i>`` with the domain mean ``mu_d`` fixed (the rows hold
   ratings centred on it, :func:`domain_rows`).
@@ -24,7 +26,7 @@ methods that carry users from the source to the target domain share (EMCDR, PTUP
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -36,8 +38,10 @@ from xcatrec.errors import ConfigError, DataError
 from xcatrec.training import (FactorNet, KerasRecommender, NegativeSampler, Negatives, Rows, Validation,
                               numpy_weights, rating_validation)
 from xcatrec.training.config import TrainConfig
+from xcatrec.training.losses import RANKING_LOSSES, check_loss, loss_columns
 
-LOSSES = ("bpr", "mse")
+#: The ranking losses (implicit feedback) and ``"mse"`` (ratings).
+LOSSES = (*RANKING_LOSSES, "mse")
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,15 @@ class FactorConfig(TrainConfig):
 
     Args:
         dim: Latent factors per user and item.
-        loss: ``"bpr"`` (implicit feedback) or ``"mse"`` (ratings; needs a data set with ratings).
+        loss: A ranking loss for implicit feedback (``"bpr"``, ``"softmax"``, ...; see
+            :data:`~xcatrec.training.losses.RANKING_LOSSES`) or ``"mse"`` (ratings; needs a data set
+            with ratings).
         reg: L2 penalty per training row on the factors (and biases) the row touches; ``None`` picks
             the method's default for the loss (:attr:`default_reg`: 0.1 for BPR, 0.3 for MSE, chosen
-            on the validation splits of Amazon Clothing and Douban Music).
+            on the validation splits of Amazon Clothing and Douban Music; a ranking loss without an
+            entry uses BPR's).
         init_std: Standard deviation of the normal initialisation of the factors.
+        negatives: Uniform negatives drawn per row for a ranking loss.
     """
 
     epochs: int = 40
@@ -64,15 +72,19 @@ class FactorConfig(TrainConfig):
     loss: str = "bpr"
     reg: float | None = None
     init_std: float = 0.01
+    negatives: int = 1
     #: L2 weight per loss when ``reg`` is ``None`` (not a field; a method's config may override it).
     default_reg: ClassVar[dict[str, float]] = {"bpr": 0.1, "mse": 0.3}
+    #: ``negatives`` came with the softmax losses; one negative per row is how every earlier run trained.
+    added_fields: ClassVar[dict[str, Any]] = {"negatives": 1}
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.dim < 1:
             raise ConfigError(f"dim must be at least 1, got {self.dim}.", "Pass dim=64, for example.")
-        if self.loss not in LOSSES:
-            raise ConfigError(f"Unknown loss {self.loss!r}.", f"Use one of {list(LOSSES)}.")
+        check_loss(self.loss, LOSSES)
+        if self.negatives < 1:
+            raise ConfigError(f"negatives must be at least 1, got {self.negatives}.", "Pass negatives=1, for example.")
         if (self.reg is not None and self.reg < 0) or self.init_std <= 0:
             raise ConfigError(f"reg must be >= 0 and init_std > 0, got {self.reg} and {self.init_std}.",
                               "Pass reg=0.1, init_std=0.01, for example.")
@@ -80,30 +92,34 @@ class FactorConfig(TrainConfig):
     @property
     def l2(self) -> float:
         """The L2 weight in use: ``reg``, or the loss's default when ``reg`` is ``None``."""
-        return self.default_reg[self.loss] if self.reg is None else float(self.reg)
+        if self.reg is not None:
+            return float(self.reg)
+        return self.default_reg.get(self.loss, self.default_reg["bpr"])
 
 
 def rating_mean(rows: Interactions, loss: str, what: str) -> float:
-    """Mean training rating of one domain's rows for ``loss="mse"`` (0 for BPR).
+    """Mean training rating of one domain's rows for ``loss="mse"`` (0 for a ranking loss).
 
     Raises:
         DataError: ``loss="mse"`` and the rows have no ratings.
     """
-    if loss == "bpr":
+    if loss != "mse":
         return 0.0
     if rows.ratings is None:
         raise DataError(f"loss='mse' needs ratings, but the {what} rows have none (implicit feedback).",
-                        "Use loss='bpr' for implicit data, or a data set with ratings (e.g. Douban).")
+                        "Use a ranking loss (e.g. loss='bpr') for implicit data, or a data set with ratings "
+                        "(e.g. Douban).")
     return float(rows.ratings.mean())
 
 
 def domain_rows(dataset: CrossDomainDataset, domain: str, loss: str, *, users: np.ndarray | None = None,
-                offset: int = 0, start: int = 0, centre: bool = True) -> Rows:
+                offset: int = 0, start: int = 0, centre: bool = True, negatives: int = 1) -> Rows:
     """One domain's training rows for ``loss``.
 
-    BPR: columns ``user``, ``pos`` and one negative per row drawn each epoch from the items the user
-    has no training row with. MSE: columns ``user``, ``item``, ``rating`` (centred on the domain's
-    mean training rating unless ``centre`` is false).
+    Ranking losses: columns ``user``, ``pos``, the loss's own columns
+    (:func:`~xcatrec.training.losses.loss_columns`) and ``negatives`` negatives per row drawn each
+    epoch from the items the user has no training row with. MSE: columns ``user``, ``item``,
+    ``rating`` (centred on the domain's mean training rating unless ``centre`` is false).
 
     Args:
         users: Only the rows of these users.
@@ -113,10 +129,11 @@ def domain_rows(dataset: CrossDomainDataset, domain: str, loss: str, *, users: n
     train = dataset.domain(domain).train
     mean = rating_mean(train, loss, domain)
     rows = train if users is None else train.subset(np.isin(train.users, users))
-    if loss == "bpr":
+    if loss != "mse":
         sampler = NegativeSampler(dataset.matrix(domain, "train"))
-        return Rows({"user": rows.users, "pos": rows.items + offset},
-                    (Negatives(sampler, rows.users, start=start, offset=offset),))
+        extra = loss_columns(loss, rows.items, dataset.domain(domain).n_items, negatives)
+        return Rows({"user": rows.users, "pos": rows.items + offset, **extra},
+                    (Negatives(sampler, rows.users, start=start, per_row=negatives, offset=offset),))
     ratings = rows.ratings - np.float32(mean) if centre else rows.ratings
     return Rows({"user": rows.users, "item": rows.items + offset, "rating": ratings})
 
@@ -146,7 +163,7 @@ def split_users(users: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarr
 
 class RatingFactorModel(KerasRecommender, FactorModel):
     """Base of the family (see the module docstring); :attr:`rating_range` holds the lowest and highest
-    target training rating (``None`` after BPR training), to which predicted ratings are clipped."""
+    target training rating (``None`` after training with a ranking loss), to which predicted ratings are clipped."""
 
     rating_range: np.ndarray | None = None
     means: dict[str, float]  # mean training rating per domain (0 for BPR), set in setup
@@ -154,7 +171,7 @@ class RatingFactorModel(KerasRecommender, FactorModel):
     def setup(self, dataset: CrossDomainDataset) -> None:
         loss, ratings = self.config.loss, dataset.target.train.ratings
         self.means = {d: rating_mean(dataset.domain(d).train, loss, d) for d in ("target", "source")}
-        self.rating_range = None if loss == "bpr" else np.array([ratings.min(), ratings.max()], np.float32)
+        self.rating_range = None if loss != "mse" else np.array([ratings.min(), ratings.max()], np.float32)
 
     def build(self, phase: Phase, dataset: CrossDomainDataset) -> keras.Model:
         """A :class:`~xcatrec.training.layers.FactorNet` over the items of ``phase.data`` (a domain)."""
@@ -162,7 +179,7 @@ class RatingFactorModel(KerasRecommender, FactorModel):
 
     def rows(self, phase: Phase, dataset: CrossDomainDataset) -> Rows:
         """The training rows of the domain ``phase.data`` (:func:`domain_rows`)."""
-        return domain_rows(dataset, phase.data, self.config.loss)
+        return domain_rows(dataset, phase.data, self.config.loss, negatives=self.config.negatives)
 
     def factor_net(self, n_items: int) -> FactorNet:
         """The family's factorisation network over ``n_items`` items, with this config's settings."""
@@ -171,7 +188,7 @@ class RatingFactorModel(KerasRecommender, FactorModel):
                          init_std=cfg.init_std, seed=cfg.seed)
 
     def validation(self, phase: Phase, dataset: CrossDomainDataset) -> Validation | None:
-        """NDCG@10 (BPR) or minus the RMSE of predicted ratings (MSE) on the target valid split."""
+        """NDCG@10 (ranking losses) or minus the RMSE of predicted ratings (MSE) on the target valid split."""
         if self.config.loss == "mse":
             return rating_validation(self, dataset)
         return super().validation(phase, dataset)
@@ -180,7 +197,7 @@ class RatingFactorModel(KerasRecommender, FactorModel):
         """Predicted rating of each ``(users[k], items[k])`` pair, clipped to the training range.
 
         Raises:
-            ConfigError: The model was trained with ``loss="bpr"`` (its scores are not ratings).
+            ConfigError: The model was trained with a ranking loss (its scores are not ratings).
             UnknownIdError: An index is out of range.
         """
         users = self._check_ids(users, self.sizes.n_users, "user")
@@ -190,8 +207,8 @@ class RatingFactorModel(KerasRecommender, FactorModel):
                               f"{len(items)} items.", "Pass two arrays of the same length (pairs).")
         user_f, item_f = self._factors()
         if self.rating_range is None:
-            raise ConfigError(f"This {self.name} model was trained with loss='bpr', so its scores are not "
-                              "ratings.", "Train it with loss='mse' on a data set with ratings.")
+            raise ConfigError(f"This {self.name} model was trained with loss={self.config.loss!r}, so its "
+                              "scores are not ratings.", "Train it with loss='mse' on a data set with ratings.")
         pred = np.einsum("nd,nd->n", user_f[users], item_f[items]) + self.item_bias[items]
         return np.clip(pred, *self.rating_range).astype(np.float32)
 

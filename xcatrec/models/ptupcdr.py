@@ -7,7 +7,8 @@ factors in each domain separately. Instead of one mapping shared by all users, p
 the user interacted with (a padded, truncated history of at most ``history_len`` items, most recent
 first when timestamps exist) and pools them into a characteristic vector; the meta network (two dense
 layers) turns that vector into a ``D x D`` bridge matrix ``W_u``, and ``u_s W_u`` is the user's target
-factor. Training is task-oriented: the loss is the target-domain loss (BPR or squared rating error) of
+factor. Training is task-oriented: the loss is the target-domain loss (the config's ranking loss, e.g.
+BPR or the in-batch softmax, or the squared rating error) of
 the bridged factor against the frozen target item factors, on the target training rows of the
 overlapping users, early-stopped on the target validation rows of a held-out fraction of them. A
 cold-start user is scored with the bridge; a warm user keeps their target factor (or a blend,
@@ -30,7 +31,9 @@ from xcatrec.data.types import CrossDomainDataset, Interactions
 from xcatrec.errors import ConfigError
 from xcatrec.models.mf_training import BridgeConfig, BridgeModel, domain_rows
 from xcatrec.training import (MLP, Rows, Validation, ndcg_validation, numpy_weights, rating_validation,
-                              replica_mean, row_loss)
+                              replica_mean)
+from xcatrec.training.layers import softmax_scores
+from xcatrec.training.losses import ranking_loss
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,8 @@ class BridgeNet(keras.Model):
     Trained: two towers (:class:`~xcatrec.training.layers.MLP`, ReLU hidden layer), the encoder's
     attention ``attention`` (``D`` units, then one logit per history item) and the meta network
     ``meta`` (``meta_dim`` units, then the ``D x D_target`` bridge). Inputs: ``{"user", "pos", "neg"}``
-    (BPR, ``neg`` of shape ``(B, n)``) or ``{"user", "item", "rating"}`` (ratings, not centred: the
-    item bias holds the mean).
+    (a ranking loss, ``neg`` of shape ``(B, n)``, plus the loss's columns) or ``{"user", "item",
+    "rating"}`` (ratings, not centred: the item bias holds the mean).
     """
 
     def __init__(self, state: dict[str, np.ndarray], meta_dim: int, loss: str, seed: int, **kwargs) -> None:
@@ -128,14 +131,19 @@ class BridgeNet(keras.Model):
 
     def call(self, inputs: dict):
         u = self.bridged(inputs["user"])
-        if self.loss_kind == "bpr":
-            return {"pos": self._score(u, inputs["pos"]), "neg": self._score(u, inputs["neg"])}
+        if self.loss_kind != "mse":
+            pos = inputs["pos"]
+            out = {"pos": self._score(u, pos), "neg": self._score(u, inputs["neg"])}
+            extra = softmax_scores(self.loss_kind, u, ops.take(self.tgt_item, pos, axis=0),
+                                   ops.take(self.tgt_bias, pos), lambda: (self.tgt_item, self.tgt_bias))
+            return {**out, **extra}
         pred = self._score(u, inputs["item"])
         return {"error": pred - ops.cast(inputs["rating"], pred.dtype)}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        if self.loss_kind == "bpr":
-            return replica_mean(row_loss(y_pred["pos"], y_pred["neg"], "bpr"))
+        if self.loss_kind != "mse":
+            n_items = self.tgt_item.shape[0]
+            return replica_mean(ranking_loss(self.loss_kind, y_pred, x, n_items))
         return replica_mean(ops.square(y_pred["error"]))
 
 
@@ -170,7 +178,8 @@ class PTUPCDR(BridgeModel):
         held out, with raw ratings (the frozen item bias already holds the mean)."""
         if phase.name != "meta":
             return super().rows(phase, dataset)
-        return domain_rows(dataset, "target", self.config.loss, users=self._bridge_train, centre=False)
+        return domain_rows(dataset, "target", self.config.loss, users=self._bridge_train, centre=False,
+                           negatives=self.config.negatives)
 
     def export(self, phase: Phase, net: keras.Model) -> dict[str, np.ndarray]:
         if phase.name != "meta":

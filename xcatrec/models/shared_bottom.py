@@ -15,8 +15,9 @@ per-row loss of each row in its own domain's head, averages per domain and minim
 ``L = L_s + lambda L_t`` (:meth:`SharedBottomNet.domain_losses` returns ``L_s`` and ``L_t``). So
 ``dL/d theta_shared = dL_s/d theta_shared + lambda dL_t/d theta_shared`` and
 ``dL/d theta_target = lambda dL_t/d theta_target``: the shared bottom is where the knowledge moves.
-Per-row losses (:func:`~xcatrec.training.losses.row_loss`): ``"squared"`` (the design's derivation),
-``"bce"`` (the design's code) or ``"bpr"``, on each positive and ``negatives`` sampled negatives.
+Per-row losses (:func:`~xcatrec.training.losses.ranking_loss`): ``"squared"`` (the design's derivation),
+``"bce"`` (the design's code) or ``"bpr"``, on each positive and ``negatives`` sampled negatives, or a
+softmax loss (``"softmax"``: in-batch negatives of the row's domain plus the sampled ones, log-Q corrected).
 
 Phases: one, ``joint`` on ``both`` domains, moving nothing (``transferred`` stays empty): transfer
 happens inside it through the shared parameters and is measured with representation similarity
@@ -40,7 +41,9 @@ from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError
 from xcatrec.models.towers import TowerConfig, TowerModel, as_units
 from xcatrec.training import (MLP, NegativeSampler, Negatives, Rows, assign_weights, embedding, mlp_numpy,
-                              replica_mean, row_loss)
+                              replica_mean)
+from xcatrec.training.layers import softmax_scores
+from xcatrec.training.losses import loss_columns, ranking_loss
 
 DOMAINS = ("source", "target")
 FUSIONS = ("concat", "gate", "add")
@@ -94,7 +97,7 @@ class DomainHead(keras.layers.Layer):
 
     def __init__(self, n_users: int, n_items: int, cfg: SharedBottomConfig, seed: int, name: str) -> None:
         super().__init__(name=name)
-        self.fusion_kind = cfg.fusion
+        self.fusion_kind, self.loss_kind = cfg.fusion, cfg.loss
         self.private_embedding = (embedding(n_users, cfg.width, 1.0, 0, "private_embedding", zeros=True)
                                   if cfg.private else None)
         self.fusion = (None if cfg.fusion == "add" else
@@ -112,15 +115,19 @@ class DomainHead(keras.layers.Layer):
         out = self.fusion(ops.concatenate([h, p], axis=-1))
         return (out * h + (1.0 - out) * p if self.fusion_kind == "gate" else out), p
 
+    def _bias(self, items):
+        return 0.0 if self.item_bias is None else ops.squeeze(self.item_bias(items), -1)
+
     def call(self, h, users, pos, neg):
+        """Scores of the rows (``"pos"``, ``"neg"`` and what a softmax loss needs) and the L2 norm."""
         z, p = self.represent(h, users)
         qp, qn = self.item_embedding(pos), self.item_embedding(neg)
-        s_pos, s_neg = ops.sum(z * qp, -1), ops.sum(z[:, None, :] * qn, -1)
-        if self.item_bias is not None:
-            s_pos = s_pos + ops.squeeze(self.item_bias(pos), -1)
-            s_neg = s_neg + ops.squeeze(self.item_bias(neg), -1)
+        b_pos = self._bias(pos)
+        s_pos, s_neg = ops.sum(z * qp, -1) + b_pos, ops.sum(z[:, None, :] * qn, -1) + self._bias(neg)
         norm = ops.sum(p * p, -1) + ops.sum(qp * qp, -1) + ops.mean(ops.sum(qn * qn, -1), -1)
-        return s_pos, s_neg, norm
+        all_items = lambda: (self.item_embedding.embeddings,  # noqa: E731
+                             0.0 if self.item_bias is None else ops.squeeze(self.item_bias.embeddings, -1))
+        return {"pos": s_pos, "neg": s_neg, **softmax_scores(self.loss_kind, z, qp, b_pos, all_items)}, norm
 
 
 def _domain_means(out: dict) -> tuple:
@@ -144,10 +151,12 @@ class SharedBottomNet(keras.Model):
         self.source_head = DomainHead(n_users, n_source_items, cfg, seed + 20, "source")
         self.target_head = DomainHead(n_users, n_target_items, cfg, seed + 30, "target")
         self.loss_kind, self.reg, self.lam = cfg.loss, cfg.reg, cfg.lam
+        self.n_items = {"source": n_source_items, "target": n_target_items}
 
     def call(self, inputs: dict) -> dict:
         """Per-row losses of the batch's source and of its target rows: every row passes through the
-        shared bottom, then each domain's rows are gathered and pass through that domain's head only."""
+        shared bottom, then each domain's rows are gathered and pass through that domain's head only
+        (so the in-batch negatives of ``loss="softmax"`` are the positives of the same domain)."""
         eu = self.user_embedding(inputs["user"])
         h, norm_u = self.shared_tower(eu), ops.sum(eu * eu, -1)
         is_target = inputs["is_target"] > 0.5
@@ -155,8 +164,10 @@ class SharedBottomNet(keras.Model):
         for d, head, mask in (("source", self.source_head, ~is_target), ("target", self.target_head, is_target)):
             rows = tf.reshape(tf.where(mask), [-1])
             pick = lambda x: tf.gather(x, rows)  # noqa: E731
-            s_pos, s_neg, norm = head(pick(h), pick(inputs["user"]), pick(inputs["pos"]), pick(inputs["neg"]))
-            out[d] = row_loss(s_pos, s_neg, self.loss_kind) + self.reg * (pick(norm_u) + norm)
+            scores, norm = head(pick(h), pick(inputs["user"]), pick(inputs["pos"]), pick(inputs["neg"]))
+            columns = {k: pick(inputs[k]) for k in ("pos", "log_q", "log_q_neg") if k in inputs}
+            loss = ranking_loss(self.loss_kind, scores, columns, self.n_items[d])
+            out[d] = loss + self.reg * (pick(norm_u) + norm)
         return out
 
     def domain_losses(self, inputs: dict, training: bool = False) -> tuple:
@@ -173,17 +184,21 @@ class SharedBottomNet(keras.Model):
                 "source": self.source_head.trainable_variables, "target": self.target_head.trainable_variables}
 
 
-def mixed_rows(dataset: CrossDomainDataset, negatives: int) -> Rows:
+def mixed_rows(dataset: CrossDomainDataset, negatives: int, loss: str = "bpr") -> Rows:
     """All training rows of both domains, source rows first, with ``negatives`` drawn per row each epoch.
 
     Columns: ``user``, ``is_target`` (0 for source rows, 1 for target rows), ``pos`` (the row's item in
-    its own domain) and ``neg`` (``negatives`` unobserved items of that domain, shape ``(rows, negatives)``,
-    drawn by :meth:`~xcatrec.training.rows.Rows.epoch`).
+    its own domain), ``neg`` (``negatives`` unobserved items of that domain, shape ``(rows, negatives)``,
+    drawn by :meth:`~xcatrec.training.rows.Rows.epoch`) and the columns of ``loss``
+    (:func:`~xcatrec.training.losses.loss_columns`, per domain).
     """
     src, tgt = dataset.source.train, dataset.target.train
+    extra = [loss_columns(loss, part.items, dataset.domain(d).n_items, negatives)
+             for d, part in (("source", src), ("target", tgt))]
     return Rows({"user": np.concatenate([src.users, tgt.users]),
                  "is_target": np.repeat(np.array([0, 1], np.float32), [len(src), len(tgt)]),
-                 "pos": np.concatenate([src.items, tgt.items])},
+                 "pos": np.concatenate([src.items, tgt.items]),
+                 **{k: np.concatenate([extra[0][k], extra[1][k]]) for k in extra[0]}},
                 tuple(Negatives(NegativeSampler(dataset.matrix(d, "train")), part.users, start=start, per_row=negatives)
                       for d, part, start in (("source", src, 0), ("target", tgt, len(src)))))
 
@@ -205,7 +220,7 @@ class SharedBottom(TowerModel):
                                cfg.seed)
 
     def rows(self, phase: Phase, dataset: CrossDomainDataset) -> Rows:
-        return mixed_rows(dataset, self.config.negatives)
+        return mixed_rows(dataset, self.config.negatives, self.config.loss)
 
     def network(self) -> SharedBottomNet:
         """A Keras network holding the current weights (freshly initialised before fit), e.g. to check

@@ -20,7 +20,7 @@ from xcatrec.core.factors import FactorModel
 from xcatrec.errors import ConfigError
 from xcatrec.training import KerasRecommender, numpy_weights
 from xcatrec.training.config import TrainConfig
-from xcatrec.training.losses import RANKING_LOSSES
+from xcatrec.training.losses import RANKING_LOSSES, check_loss
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ class TowerConfig(TrainConfig):
 
     Args:
         dim: Width of the user and item embeddings (and of the representations when a tower is empty).
-        loss: Per-row loss, one of :data:`~xcatrec.training.losses.RANKING_LOSSES`.
+        loss: Per-row loss, one of :data:`~xcatrec.training.losses.RANKING_LOSSES` (``"softmax"``:
+            in-batch plus ``negatives`` uniform negatives, log-Q corrected).
         negatives: Sampled negative items per positive row.
         reg: Weight of the L2 penalty on the embedding rows a batch uses.
         init_std: Standard deviation of the normal initialisation of the embeddings.
@@ -45,8 +46,7 @@ class TowerConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.loss not in RANKING_LOSSES:
-            raise ConfigError(f"Unknown loss {self.loss!r}.", f"Use one of {list(RANKING_LOSSES)}.")
+        check_loss(self.loss, RANKING_LOSSES)
         if self.dim < 1 or self.negatives < 1:
             raise ConfigError(f"dim and negatives must be at least 1, got {self.dim} and {self.negatives}.",
                               "Pass dim=64, negatives=1, for example.")

@@ -15,7 +15,7 @@ import numpy as np
 from keras import ops
 
 from xcatrec.errors import ConfigError
-from xcatrec.training.losses import RANKING_LOSSES, replica_mean, row_loss
+from xcatrec.training.losses import RANKING_LOSSES, check_loss, ranking_loss, replica_mean
 
 #: Per-row losses of :class:`FactorNet`: the ranking losses, or ``"mse"`` on ratings.
 FACTOR_LOSSES = (*RANKING_LOSSES, "mse")
@@ -112,6 +112,27 @@ def assign_weights(model: keras.Model, state: dict[str, np.ndarray], names=None)
         variable.assign(np.asarray(state[name]).reshape(variable.shape))
 
 
+def softmax_scores(kind: str, u, q_pos, b_pos, all_items) -> dict:
+    """The extra scores a batch softmax loss reads (:func:`~xcatrec.training.losses.ranking_loss`).
+
+    ``"softmax"``: ``{"batch": u q_pos^T + b_pos}`` ``(B, B)``, each row's user against every row's
+    positive; ``"full-softmax"``: ``{"all": u Q^T + b}`` ``(B, n_items)`` with ``(Q, b) = all_items()``;
+    any other loss: ``{}``.
+
+    Args:
+        u: User representations ``(B, D)``.
+        q_pos: Representations of the rows' positive items ``(B, D)``; ``b_pos`` their biases (or 0).
+        all_items: Called only for ``"full-softmax"``: every item's representation and bias (or 0).
+    """
+    as_row = lambda b: b if isinstance(b, float) else b[None, :]  # noqa: E731  (a bias, or 0.0)
+    if kind == "softmax":
+        return {"batch": ops.matmul(u, ops.transpose(q_pos)) + as_row(b_pos)}
+    if kind == "full-softmax":
+        q_all, b_all = all_items()
+        return {"all": ops.matmul(u, ops.transpose(q_all)) + as_row(b_all)}
+    return {}
+
+
 class FactorNet(keras.Model):
     """The one matrix-factorisation network: ``s(u, i) = <f(p_u), g(q_i)> + b_i`` (``+ b_u`` for ratings).
 
@@ -121,15 +142,24 @@ class FactorNet(keras.Model):
     ``"weight"`` column scales each row's loss. The L2 penalty per row is ``reg`` times the squared
     norm of the embedding rows it reads (the negatives' averaged, biases included for ratings).
 
+    The softmax losses (:mod:`xcatrec.training.losses`): ``"sampled-softmax"`` over the row's
+    negatives; ``"softmax"`` over the other rows' positives in the batch and the row's ``n`` uniform
+    negatives (mixed negative sampling), log-Q corrected when the rows have a ``"log_q"`` column
+    (:func:`~xcatrec.training.losses.item_log_frequency`; the uniform negatives get
+    ``log(n / n_items)``); ``"full-softmax"`` over all items. ``temperature`` divides their logits.
+
     Weights: ``user_embedding``, ``item_embedding``, ``user_tower/...``, ``item_tower/...``,
     ``item_bias`` and, with ``loss="mse"``, ``user_bias``.
     """
 
     def __init__(self, n_users: int, n_items: int, *, dim: int, loss: str, reg: float, init_std: float,
-                 seed: int, tower_units: tuple[int, ...] = (), item_bias: bool = True, **kwargs) -> None:
+                 seed: int, tower_units: tuple[int, ...] = (), item_bias: bool = True, temperature: float = 1.0,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
-        if loss not in FACTOR_LOSSES:
-            raise ConfigError(f"Unknown loss {loss!r}.", f"Use one of {list(FACTOR_LOSSES)}.")
+        check_loss(loss, FACTOR_LOSSES)
+        if not temperature > 0:
+            raise ConfigError(f"temperature must be positive, got {temperature}.", "Pass temperature=1.0.")
+        self.n_items, self.temperature = n_items, float(temperature)
         self.user_embedding = embedding(n_users, dim, init_std, seed, "user_embedding")
         self.item_embedding = embedding(n_items, dim, init_std, seed + 1, "item_embedding")
         self.user_tower = MLP(tower_units, seed + 10, name="user_tower")
@@ -156,14 +186,17 @@ class FactorNet(keras.Model):
         s_pos = ops.sum(u * self.item_tower(ep), -1) + self._bias(inputs["pos"])
         s_neg = ops.sum(u[:, None, :] * self.item_tower(en), -1) + self._bias(inputs["neg"])
         norm = ops.sum(eu * eu, -1) + ops.sum(ep * ep, -1) + ops.mean(ops.sum(en * en, -1), -1)
-        return {"pos": s_pos, "neg": s_neg, "norm": norm}
+        out = {"pos": s_pos, "neg": s_neg, "norm": norm}
+        all_items = lambda: (self.item_tower(self.item_embedding.embeddings),  # noqa: E731
+                             0.0 if self.item_bias is None else ops.squeeze(self.item_bias.embeddings, -1))
+        return {**out, **softmax_scores(self.loss_kind, u, self.item_tower(ep), self._bias(inputs["pos"]), all_items)}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Mean over the batch of ``weight * (row loss + reg * norm)`` (see the class docstring)."""
         if self.loss_kind == "mse":
             per_row = ops.square(y_pred["error"])
         else:
-            per_row = row_loss(y_pred["pos"], y_pred["neg"], self.loss_kind)
+            per_row = ranking_loss(self.loss_kind, y_pred, x, self.n_items, self.temperature)
         per_row = per_row + self.reg * y_pred["norm"]
         if isinstance(x, dict) and "weight" in x:
             per_row = per_row * ops.cast(x["weight"], per_row.dtype)
