@@ -88,8 +88,9 @@ def sampled_softmax(s_pos, s_neg, log_q_pos=0.0, log_q_neg=0.0, mask=None, tempe
 
     with ``m_j = 0`` for masked candidates. Its gradient is ``dL/ds_pos = (p_0 - 1) / T`` and
     ``dL/ds_neg_j = p_j / T``, ``p`` the softmax of the unmasked logits. Subtracting ``log q`` (the
-    log-Q correction) makes the sampled softmax an unbiased estimate of the full one's gradient when
-    candidates are drawn with probability ``q`` (Bengio & Senecal, IEEE Trans. Neural Networks 2008).
+    log-Q correction) removes most of the bias of sampling candidates with probability ``q``: the
+    sampled gradient then approaches the full softmax's as the sample grows (it is consistent, not
+    unbiased for a finite sample; Bengio & Senecal, IEEE Trans. Neural Networks 2008).
 
     Args:
         s_pos: Positive scores ``(B,)``.
