@@ -197,8 +197,10 @@ _MIRRORED = textwrap.dedent("""
     from conftest import make_tiny_dataset
     from xcatrec.models import BPRMF, BPRMFConfig
     ds = make_tiny_dataset()
+    # BPR: its loss is a mean over rows, the same however the batch is split; the in-batch softmax
+    # is not (each replica ranks against the positives of its half of the batch)
     config = BPRMFConfig(epochs=3, batch_size=64, dim=8, learning_rate=0.05, reg=1e-3, patience=0,
-                         valid_users=0)
+                         valid_users=0, loss="bpr")
     plain = BPRMF(ds.sizes, config)
     plain.fit(ds)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -269,3 +271,28 @@ def test_a_corrupt_checkpoint_is_a_data_error_naming_the_file(tmp_path, content)
     with pytest.raises(DataError) as info:
         load_checkpoint(_net(make_tiny_dataset()), path)
     assert str(path) in info.value.problem and "train again" in info.value.fix
+
+
+class _StepwiseBPRMF(BPRMF):
+    steps_per_execution = 1
+
+
+def test_a_whole_epoch_per_execution_trains_like_one_step_per_execution():
+    ds = make_tiny_dataset()
+    whole, stepwise = BPRMF(ds.sizes, SMALL), _StepwiseBPRMF(ds.sizes, SMALL)
+    assert whole.steps_per_execution == "epoch"
+    whole.fit(ds)
+    stepwise.fit(ds)
+    np.testing.assert_allclose(whole.report.history["loss"], stepwise.report.history["loss"], rtol=1e-5)
+    for name, value in whole.get_state().items():
+        np.testing.assert_allclose(value, stepwise.get_state()[name], rtol=0, atol=1e-5)
+
+
+def test_steps_per_execution_must_divide_an_epoch():
+    model = _StepwiseBPRMF(make_tiny_dataset().sizes, SMALL)
+    assert model._execution_steps(6) == 1
+    model.steps_per_execution = 4
+    with pytest.raises(ConfigError, match="does not divide"):
+        model._execution_steps(6)
+    model.steps_per_execution = 3
+    assert model._execution_steps(6) == 3

@@ -12,8 +12,10 @@ A method lists its :class:`~xcatrec.core.Phase` declarations and supplies only w
   (the early-stopping metric, target validation NDCG@10 by default), :attr:`~KerasRecommender.optimizer`
   and :meth:`~KerasRecommender.callbacks`.
 
-For each phase the base seeds, builds under the active ``tf.distribute`` strategy, trains with plain
-``model.fit`` over the stream of shuffled epochs, and uses Keras's own callbacks: a
+For each phase the base seeds, builds under the active ``tf.distribute`` strategy, makes the network's
+embeddings read only the rows they look up (:func:`~xcatrec.training.optimizers.read_rows_sparsely`),
+trains with plain ``model.fit`` over the stream of shuffled epochs (a whole epoch per call into
+TensorFlow, :attr:`KerasRecommender.steps_per_execution`), and uses Keras's own callbacks: a
 :class:`Epochs` puts the validation metric in the epoch logs (exporting the current weights first, so
 the model scores what the network holds), :class:`EarlyStopping` stops on it and restores the best
 weights, :class:`Checkpoint` (``checkpoint_dir``) writes the best weights as training goes. Then it
@@ -41,7 +43,7 @@ from xcatrec.core.base import FitReport, Phase, Recommender, combine_reports
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.training.config import TrainConfig
-from xcatrec.training.optimizers import LazyAdam
+from xcatrec.training.optimizers import LazyAdam, read_rows_sparsely
 from xcatrec.training.rows import Rows, epoch_stream, first_rows, steps_per_epoch
 from xcatrec.training.selection import Validation, ndcg_validation
 
@@ -158,6 +160,11 @@ class KerasRecommender(Recommender):
     #: The optimizer (called with the phase's learning rate): Adam updating only the embedding rows a
     #: batch touched; ``keras.optimizers.Adam`` updates every row.
     optimizer: Any = LazyAdam
+    #: Training steps per call into TensorFlow: ``"epoch"`` runs a whole epoch in one call (a
+    #: ``tf.while_loop`` over its batches, no Python between steps); an integer must divide the epoch.
+    #: Under a ``tf.distribute`` strategy every step is its own call (Keras's multi-step loop fails
+    #: to run a ``MirroredStrategy`` step on CPU devices).
+    steps_per_execution: Any = "epoch"
 
     # ---------------------------------------------------------------- what a method supplies
     def build(self, phase: Phase, dataset: CrossDomainDataset) -> keras.Model:
@@ -216,6 +223,20 @@ class KerasRecommender(Recommender):
                               "Name the exported arrays as the phase's moves do.")
         self.transferred.update({n: np.array(v, copy=True) for n, v in picked.items()})
 
+    def _execution_steps(self, steps: int) -> int:
+        """Steps per execution for an epoch of ``steps`` batches (see :attr:`steps_per_execution`)."""
+        import tensorflow as tf
+
+        spe = self.steps_per_execution
+        if tf.distribute.has_strategy():
+            return 1
+        if spe == "epoch":
+            return steps
+        if not isinstance(spe, int) or spe < 1 or steps % spe:
+            raise ConfigError(f"{self.name}: steps_per_execution={spe!r} does not divide an epoch of "
+                              f"{steps} steps.", "Use 'epoch' or a divisor of the steps per epoch.")
+        return spe
+
     def _run(self, phase: Phase, dataset: CrossDomainDataset, *, last: bool, verbose: bool) -> FitReport:
         import tensorflow as tf
 
@@ -227,12 +248,14 @@ class KerasRecommender(Recommender):
         if len(rows) == 0:
             raise DataError(f"{self.name}: phase {phase.name!r} has no training rows.",
                             "Use a data set with rows in the domain(s) the phase trains on.")
+        steps = steps_per_epoch(len(rows), batch_size)
         with tf.distribute.get_strategy().scope():
             net = self.build(phase, dataset)
+            read_rows_sparsely(net)
             net(first_rows(rows))  # create the variables
             self.prepare(phase, net, dataset)
             net.compile(optimizer=self.optimizer(phase.setting(cfg, "learning_rate")),
-                        jit_compile=self.jit_compile)
+                        jit_compile=self.jit_compile, steps_per_execution=self._execution_steps(steps))
         if last and phase.moves:  # the last phase hands nothing on: record its channel before training
             self._record_moves(phase, self.export(phase, net))
         validation = self.validation(phase, dataset) if phase.validate else None
@@ -248,7 +271,7 @@ class KerasRecommender(Recommender):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Your input ran out of data.*")
             net.fit(epoch_stream(rows, batch_size, seed, epochs), epochs=epochs,
-                    steps_per_epoch=steps_per_epoch(len(rows), batch_size), verbose=0, shuffle=False,
+                    steps_per_epoch=steps, verbose=0, shuffle=False,
                     callbacks=callbacks)
         state = self.export(phase, net)
         if not last:
