@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from xcatrec.data.types import CrossDomainDataset, Domain, Interactions, Vocab

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from xcatrec.testing import RecommenderConformance, with_cold_users
 

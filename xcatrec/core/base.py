@@ -96,6 +96,13 @@ class ModelConfig:
         return type(self)(**{**asdict(self), **changes})
 
 
+def check_source_weight(value: Any, example: float) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a finite number >= 0 (a config's ``source_weight``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ConfigError(f"source_weight must be a finite number >= 0, got {value!r}.",
+                          f"Use source_weight={example} (0 ignores the source category).")
+
+
 def validated_best_epoch(history: dict[str, list[float]], phase: str = "") -> int:
     """The epoch with the best validation value of ``phase`` in a fit report's history (first on ties).
 

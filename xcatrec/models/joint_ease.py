@@ -30,7 +30,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from xcatrec.core.base import FitReport, ModelConfig, Phase, saved_arrays
+from xcatrec.core.base import FitReport, ModelConfig, Phase, check_source_weight, saved_arrays
 from xcatrec.core.search import Float, Int
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError
@@ -60,10 +60,7 @@ class JointEASEConfig(EASEConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        w = self.source_weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < float("inf"):
-            raise ConfigError(f"source_weight must be a finite number >= 0, got {w!r}.",
-                              "Use source_weight=1.0 (0 ignores the source category).")
+        check_source_weight(self.source_weight, 1.0)
         n = self.max_source_items
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ConfigError(f"max_source_items must be a whole number >= 0, got {n!r}.",

@@ -28,10 +28,9 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from xcatrec.core.base import ModelConfig, Phase
+from xcatrec.core.base import ModelConfig, Phase, check_source_weight
 from xcatrec.core.search import Float
 from xcatrec.data.types import CrossDomainDataset
-from xcatrec.errors import ConfigError
 from xcatrec.models.implicit_als import ImplicitALS, ImplicitALSConfig
 
 
@@ -47,10 +46,7 @@ class JointALSConfig(ImplicitALSConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        w = self.source_weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < float("inf"):
-            raise ConfigError(f"source_weight must be a finite number >= 0, got {w!r}.",
-                              "Use source_weight=0.1 (0 ignores the source category).")
+        check_source_weight(self.source_weight, 0.1)
 
 
 def ials_loss(z: sp.spmatrix, user_factors: np.ndarray, item_factors: np.ndarray, *, alpha: float,
