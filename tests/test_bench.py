@@ -452,3 +452,14 @@ def test_defaults_are_the_dataclass_fields_and_scenarios_inherit_methods_and_see
     assert (scenario.beta, scenario.protocols, scenario.leaks, scenario.target_only) == (0.2, ("full",), "keep", None)
     with pytest.raises(ConfigError, match="No scenario is named 'nope'"):
         config.scenario("nope")
+
+
+def test_part_of_a_scenario_keeps_the_options_of_the_methods_it_keeps():
+    from xcatrec.bench import run_key, run_settings
+
+    scenario = {**TINY["scenarios"][0], "options": {"itemknn": {"k": 20}, "popularity": {}}}
+    config = BenchConfig.from_dict({**TINY, "scenarios": [scenario]})
+    whole = config.scenarios[0]
+    part = whole.part(("itemknn",), seeds=(0,))
+    assert part.methods == ("itemknn",) and part.seeds == (0,) and set(part.options) == {"itemknn"}
+    assert run_key(run_settings(part, config, "itemknn", 0)) == run_key(run_settings(whole, config, "itemknn", 0))

@@ -101,7 +101,7 @@ def test_the_sound_config_still_keys_the_committed_runs():
 def test_one_sound_row_is_reproduced(shared_data_dir, monkeypatch):
     monkeypatch.setenv("XCATREC_DATA", str(shared_data_dir))
     config = load_config(committed(RESULTS_SOUND_CONFIG))
-    scenario = replace(config.scenario("elec-phone-warm"), methods=("itemknn",), seeds=(1,), protocols=("full",))
+    scenario = config.scenario("elec-phone-warm").part(("itemknn",), seeds=(1,), protocols=("full",))
     stored_all = [r for r in committed_records(RESULTS_SOUND_DIR) if r["scenario"] == "elec-phone-warm"]
     rerun = run_scenario(scenario, config, verbose=False, choices=searched_choices(stored_all, "elec-phone-warm"))
     key = lambda r: (r["metric"], r.get("k"))  # noqa: E731

@@ -147,7 +147,7 @@ def run_scenario(scenario: ScenarioConfig, config: BenchConfig, *, verbose: bool
     Runs whose ``(scenario name, run_key)`` is in ``done`` are skipped (resuming a benchmark);
     ``choices`` are the options earlier searches chose per method (reused with ``tune_scope``
     ``"first-seed"``), see :func:`xcatrec.experiment.run_seeds`. To run part of a scenario, pass a
-    changed copy, e.g. ``dataclasses.replace(scenario, methods=("itemknn",), seeds=(0,))``.
+    part, e.g. ``scenario.part(("itemknn",), seeds=(0,))`` (see :meth:`xcatrec.bench_config.ScenarioConfig.part`).
     """
     from xcatrec.data import load_dataset
 

@@ -20,7 +20,7 @@ so a typo fails in a second, not after hours.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,14 @@ class ScenarioConfig:
         if self.leaks is not None and self.leaks not in LEAKS:
             raise ConfigError(f"leaks must be 'remove' or 'keep', got {self.leaks!r} in {where}.",
                               'Leave "leaks" out (the config\'s) or write "keep" to measure the leak.')
+
+    def part(self, methods: tuple[str, ...], **changes: Any) -> "ScenarioConfig":
+        """The same scenario running only ``methods`` (their options kept, the others' dropped), with
+        other fields changed as in :func:`dataclasses.replace` (e.g. ``seeds=(0,)``); run keys of the
+        runs it keeps are unchanged (see :func:`xcatrec.bench.run_settings`)."""
+        target_only = self.target_only if self.target_only in methods else None
+        return replace(self, methods=tuple(methods), target_only=target_only,
+                       options={m: o for m, o in self.options.items() if m in methods}, **changes)
 
 
 @dataclass(frozen=True)
