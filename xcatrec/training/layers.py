@@ -183,13 +183,14 @@ class FactorNet(keras.Model):
             norm = ops.sum(eu * eu + eq * eq, -1) + bu * bu + bi * bi
             return {"error": pred - ops.cast(inputs["rating"], pred.dtype), "norm": norm}
         ep, en = self.item_embedding(inputs["pos"]), self.item_embedding(inputs["neg"])
-        s_pos = ops.sum(u * self.item_tower(ep), -1) + self._bias(inputs["pos"])
+        q_pos, b_pos = self.item_tower(ep), self._bias(inputs["pos"])
+        s_pos = ops.sum(u * q_pos, -1) + b_pos
         s_neg = ops.sum(u[:, None, :] * self.item_tower(en), -1) + self._bias(inputs["neg"])
         norm = ops.sum(eu * eu, -1) + ops.sum(ep * ep, -1) + ops.mean(ops.sum(en * en, -1), -1)
         out = {"pos": s_pos, "neg": s_neg, "norm": norm}
         all_items = lambda: (self.item_tower(self.item_embedding.embeddings),  # noqa: E731
                              0.0 if self.item_bias is None else ops.squeeze(self.item_bias.embeddings, -1))
-        return {**out, **softmax_scores(self.loss_kind, u, self.item_tower(ep), self._bias(inputs["pos"]), all_items)}
+        return {**out, **softmax_scores(self.loss_kind, u, q_pos, b_pos, all_items)}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Mean over the batch of ``weight * (row loss + reg * norm)`` (see the class docstring)."""
