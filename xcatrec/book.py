@@ -20,6 +20,21 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
+#: The CJK font the figures fall back to for Chinese labels (Debian package ``fonts-wqy-microhei``,
+#: which ``.ci/run`` installs; ``make book`` says how when it is missing).
+CJK_FONT = "WenQuanYi Micro Hei"
+
+
+def cjk_font_path() -> str | None:
+    """The file of :data:`CJK_FONT` as matplotlib finds it, or ``None`` when it is not installed."""
+    from matplotlib import font_manager
+
+    try:
+        path = font_manager.findfont(font_manager.FontProperties(family=CJK_FONT), fallback_to_default=False)
+    except ValueError:
+        return None
+    return path
+
 
 def setup() -> None:
     """Quiet TensorFlow's start-up lines, fix the plot style and pandas display options."""
@@ -27,9 +42,47 @@ def setup() -> None:
     import pandas as pd
 
     plt.rcParams.update({"figure.figsize": (6.4, 3.6), "figure.dpi": 100, "axes.grid": True,
-                         "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False})
+                         "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
+                         # Latin glyphs from DejaVu, Chinese ones from the CJK font (per-glyph fallback).
+                         "font.family": ["DejaVu Sans", CJK_FONT]})
     pd.set_option("display.precision", 4)
+    pd.set_option("display.float_format", readable)
     pd.set_option("display.width", 120)
+
+
+def readable(x: float) -> str:
+    """A float as a reader wants it in a table: fixed point, never scientific notation.
+
+    Four decimals, or as many as the first two significant digits need for small values
+    (``0.000517`` rather than ``5.1738e-04``); integers stay integers.
+    """
+    import math
+
+    if isinstance(x, int) or (math.isfinite(x) and float(x).is_integer() and abs(x) >= 1):
+        return f"{int(x):,}" if abs(x) >= 10_000 else f"{int(x)}"
+    if not math.isfinite(x):
+        return str(x)
+    if x == 0 or abs(x) >= 1e-3:
+        return f"{x:.4f}"
+    decimals = min(12, 1 - math.floor(math.log10(abs(x))))
+    return f"{x:.{decimals}f}"
+
+
+def table(frame: Any, *, digits: int | None = None, percent: Sequence[str] = ()) -> Any:
+    """A DataFrame styled for reading: floats in fixed point (see :func:`readable`), chosen columns as %.
+
+    Args:
+        frame: The table.
+        digits: Fixed decimals for every float column instead of :func:`readable`'s choice.
+        percent: Columns holding fractions, shown as percentages with one decimal.
+
+    Returns:
+        A pandas ``Styler``; the last expression of a cell renders it as an HTML table.
+    """
+    fmt = readable if digits is None else (lambda x: f"{x:.{digits}f}")
+    formats = {c: fmt for c in frame.columns if frame[c].dtype.kind == "f"}
+    formats.update({c: (lambda x: f"{100 * x:.1f}%") for c in percent})
+    return frame.style.format(formats, na_rep="")
 
 
 def glue_all(values: Mapping[str, Any], *, prefix: str = "", display: bool = False) -> None:
