@@ -54,7 +54,7 @@ def readable(x: float) -> str:
     """A float as a reader wants it in a table: fixed point, never scientific notation.
 
     Four decimals, or as many as the first two significant digits need for small values
-    (``0.000517`` rather than ``5.1738e-04``); integers stay integers.
+    (``0.00052`` rather than ``5.1738e-04``); integers stay integers.
     """
     import math
 
