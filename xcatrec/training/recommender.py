@@ -25,6 +25,8 @@ validated phase chose are what a refit on train + validation freezes (:attr:`ref
 
 Distribution: ``with strategy.scope(): model.fit(dataset)`` builds the variables under that strategy and
 Keras splits each batch over its replicas (losses return :func:`~xcatrec.training.losses.replica_mean`).
+When ``TF_CONFIG`` describes a cluster, every fit runs under its ``MultiWorkerMirroredStrategy``
+(:mod:`xcatrec.training.distribute`).
 """
 
 from __future__ import annotations
@@ -43,9 +45,27 @@ from xcatrec.core.base import FitReport, Phase, Recommender, combine_reports
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.training.config import TrainConfig
+from xcatrec.training.distribute import cluster_strategy
 from xcatrec.training.optimizers import LazyAdam, read_rows_sparsely
 from xcatrec.training.rows import Rows, epoch_stream, first_rows, steps_per_epoch
 from xcatrec.training.selection import Validation, ndcg_validation
+
+
+def build_before_fit(net: keras.Model, batch: dict[str, np.ndarray]) -> None:
+    """Finish building a compiled ``net`` on ``batch`` so that ``fit`` need not build it.
+
+    Under ``MultiWorkerMirroredStrategy``, Keras 3's ``fit`` first averages one input batch over the
+    workers (``strategy.reduce``) to build the model symbolically, which fails for inputs given as a
+    dict; the network is built already (its variables exist), so the build is done here on one batch
+    and ``fit``'s own step is skipped. Keras also averages each step's logs over the workers along
+    axis 0, which a scalar lacks, so the step's logs become 1-element vectors (their mean is the same).
+    """
+    import tensorflow as tf
+
+    net._symbolic_build(data_batch=batch)
+    net._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    step = net.train_step
+    net.train_step = lambda data: {k: tf.reshape(v, [1]) for k, v in step(data).items()}
 
 
 class Epochs(keras.callbacks.Callback):
@@ -205,6 +225,12 @@ class KerasRecommender(Recommender):
                 for p in self.phases if p.validate == "valid"}
 
     def _fit(self, dataset: CrossDomainDataset, *, verbose: bool) -> FitReport:
+        import tensorflow as tf
+
+        strategy = None if tf.distribute.has_strategy() else cluster_strategy()
+        if strategy is not None:  # TF_CONFIG describes a cluster: train with the other workers
+            with strategy.scope():
+                return self._fit(dataset, verbose=verbose)
         keras.utils.set_random_seed(self.config.seed)
         self.transferred = {}
         self.setup(dataset)
@@ -256,6 +282,8 @@ class KerasRecommender(Recommender):
             self.prepare(phase, net, dataset)
             net.compile(optimizer=self.optimizer(phase.setting(cfg, "learning_rate")),
                         jit_compile=self.jit_compile, steps_per_execution=self._execution_steps(steps))
+            if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+                build_before_fit(net, first_rows(rows))
         if last and phase.moves:  # the last phase hands nothing on: record its channel before training
             self._record_moves(phase, self.export(phase, net))
         validation = self.validation(phase, dataset) if phase.validate else None
