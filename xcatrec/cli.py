@@ -8,6 +8,9 @@ Examples::
         --method bpr-mf --protocol full --protocol sampled-999 --seeds 3 --out results.json
     python -m xcatrec recommend --dataset amazon-elec-cloth --method popularity --user 42 --k 10
     python -m xcatrec evaluate --files elec.csv cloth.csv --method bpr-mf
+    python -m xcatrec fit --dataset amazon-elec-phone --method itemknn --save models/phone-itemknn
+    python -m xcatrec recommend --model models/phone-itemknn --user 0 --k 10
+    python -m xcatrec recommend --model models/phone-itemknn --users users.txt --out recs.csv
 
 Results go to stdout (and ``--out``); progress goes to stderr. Bad input ends with one line naming the
 problem and the fix, and exit status 2.
@@ -19,23 +22,26 @@ import argparse
 import json
 import math
 import os
+import shlex
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from xcatrec.errors import ConfigError, XcatrecError
+from xcatrec.errors import ConfigError, DataError, XcatrecError
 from xcatrec.names import METHOD_NAMES, PROTOCOL_NAMES, SPLITS
 
 
 #: ``--option seed=...`` is refused: the seed of a run is the command's own (--seeds / --seed).
 _SEED_OPTION = ("--option seed is not accepted: the seed of each run comes from --seeds N (evaluate runs "
-                "seeds 0..N-1) or --seed S (recommend).", "Drop --option seed=...; pass --seeds or --seed.")
+                "seeds 0..N-1) or --seed S (recommend, fit).", "Drop --option seed=...; pass --seeds or --seed.")
 
 
-def _add_data_args(p: argparse.ArgumentParser, *, split: bool = True) -> None:
-    """The data arguments; without ``split`` only the input (``data leaks`` uses the default split)."""
-    src = p.add_mutually_exclusive_group(required=True)
+def _add_data_args(p: argparse.ArgumentParser, *, split: bool = True, required: bool = True) -> None:
+    """The data arguments; without ``split`` only the input (``data leaks`` uses the default split);
+    not ``required`` where a saved model can stand in for the data (``recommend --model``)."""
+    src = p.add_mutually_exclusive_group(required=required)
     src.add_argument("--dataset", help="registered data set: amazon-elec-cloth, amazon-elec-phone, "
                                        "douban-book-music, synthetic")
     src.add_argument("--files", nargs=2, metavar=("SOURCE_FILE", "TARGET_FILE"),
@@ -56,8 +62,8 @@ def _add_data_args(p: argparse.ArgumentParser, *, split: bool = True) -> None:
                         "removed by default, see 'data leaks')")
 
 
-def _add_method_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", required=True, choices=METHOD_NAMES, metavar="METHOD",
+def _add_method_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    p.add_argument("--method", required=required, choices=METHOD_NAMES, metavar="METHOD",
                    help="one of: " + ", ".join(METHOD_NAMES))
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="a config field of the method other than seed (see --seeds/--seed), e.g. --option "
@@ -105,13 +111,33 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
     ev.add_argument("--out", help="write the result records as JSON to this file")
 
-    rec = sub.add_parser("recommend", help="train a method and print the top-K target items of one user")
-    _add_data_args(rec)
-    _add_method_args(rec)
-    rec.add_argument("--user", required=True, help="raw user id as in the data files")
+    fit = sub.add_parser("fit", help="train a method as evaluate does, refit it on all rows and save a model "
+                                     "folder that recommend --model serves")
+    _add_data_args(fit)
+    _add_method_args(fit)
+    fit.add_argument("--tune", type=int, metavar="N",
+                     help="search the method's hyper-parameters with N trials on the validation split first")
+    fit.add_argument("--seed", type=int, default=0, help="seed of the model and of the search (default 0)")
+    fit.add_argument("--save", required=True, metavar="DIR",
+                     help="the model folder to write (written whole or not at all)")
+    fit.add_argument("--overwrite", action="store_true", help="replace the model already in DIR")
+
+    rec = sub.add_parser("recommend", help="top-K target items by raw user id, from a saved model folder "
+                                           "(--model) or from a method trained on the spot")
+    rec.add_argument("--model", metavar="DIR", help="a folder written by fit --save: answers without training "
+                                                    "(then leave out the data and method arguments)")
+    _add_data_args(rec, required=False)
+    _add_method_args(rec, required=False)
+    who = rec.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="raw user id as in the data files")
+    who.add_argument("--users", metavar="FILE", help="--model only: a text file with one raw user id per line "
+                                                     "(blank lines and lines starting with # are skipped)")
     rec.add_argument("--k", type=int, default=10)
-    rec.add_argument("--seed", type=int, default=0)
+    rec.add_argument("--seed", type=int, help="seed of the model trained on the spot (default 0)")
     rec.add_argument("--include-seen", action="store_true", help="do not drop items the user already has")
+    rec.add_argument("--out", help="--model only: write CSV (user, rank, item, score, served) to this file")
+    rec.add_argument("--batch-size", type=int, default=None, metavar="USERS",
+                     help="--model only: users scored at once (default 256; bounds memory)")
 
     bench = sub.add_parser("bench", help="run a benchmark config (methods x seeds x scenarios)")
     bench.add_argument("config", help="benchmark config file (JSON), e.g. configs/bench-quick.json")
@@ -205,12 +231,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
+    if args.model:
+        return _recommend_from_folder(args)
     from xcatrec.experiment import log
     from xcatrec.models import make_model
 
-    dataset = _loader(args)(args.seed)
+    seed = 0 if args.seed is None else args.seed
+    dataset = _loader(args)(seed)
     user = int(dataset.users.index([args.user])[0])
-    model = make_model(args.method, dataset.sizes, seed=args.seed, **args.method_options)
+    model = make_model(args.method, dataset.sizes, seed=seed, **args.method_options)
     log(f"[{args.method}] training on {dataset.name} ({dataset.source.name} -> {dataset.target.name})",
         verbose=not args.quiet)
     model.fit(dataset, verbose=not args.quiet)
@@ -227,6 +256,118 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     print(f"rank\titem\tscore  (user {args.user}, target {dataset.target.name}, method {args.method})")
     for rank, (item, score) in enumerate(zip(raw, scores), 1):
         print(f"{rank}\t{item}\t{score:.4f}")
+    return 0
+
+
+def _data_provenance(args: argparse.Namespace, dataset) -> dict[str, Any]:
+    """Where the data of a ``fit`` came from: name, domains, split, loading options and the SHA-256 of
+    each input file (the registry's verified digests for a registered data set)."""
+    from xcatrec.data import get_spec, sha256_file
+
+    if args.files:
+        files = {str(Path(f).resolve()): sha256_file(f) for f in args.files}
+    else:
+        files = {f.path: f.sha256 for f in get_spec(args.dataset).files}
+    options = {k: getattr(args, k) for k in ("split", "rho", "threshold", "data_dir") if getattr(args, k) is not None}
+    options.update(seed=args.seed, **({"beta": args.beta} if args.split == "cold-start" else {}))
+    return {"name": dataset.name, "source": dataset.source.name, "target": dataset.target.name,
+            "split": dataset.split, "leaks": dataset.info.get("leaks", "kept"), "files": files, "options": options}
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from xcatrec.serving import fit_for_serving, save_folder
+    from xcatrec.tuning import check_trials
+
+    tune = None if args.tune is None else check_trials(args.tune)
+    dataset = _loader(args)(args.seed)
+    tic = time.perf_counter()
+    model, full, training = fit_for_serving(dataset, args.method, args.method_options, seed=args.seed, tune=tune,
+                                            verbose=not args.quiet)
+    seconds = time.perf_counter() - tic
+    command = "python -m xcatrec " + shlex.join(args.argv)
+    path = save_folder(model, full, args.save, command=command, data=_data_provenance(args, dataset),
+                       training={**training, "fit_seconds": seconds}, overwrite=args.overwrite)
+    print(f"saved {args.method} ({full.n_users} users, {full.target.n_items} {full.target.name} items) to {path} "
+          f"in {seconds:.1f} s; serve it with: python -m xcatrec recommend --model {shlex.quote(str(path))} --user ID")
+    return 0
+
+
+def _read_user_ids(file: str) -> list[str]:
+    """The raw user ids of a ``--users`` file: one per line, blank lines and ``#`` comments skipped."""
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"--users {file!r} is not UTF-8 text.", "Save it as UTF-8, one raw user id per line.") from None
+    except OSError as exc:
+        raise DataError(f"--users {file!r} cannot be read: {exc.strerror or exc}.",
+                        "Check the path and its permissions.") from None
+    ids = []
+    for number, line in enumerate(text.splitlines(), 1):
+        user = line.strip()
+        if not user or user.startswith("#"):
+            continue
+        if any(sep in user for sep in ",;\t"):
+            raise DataError(f"--users {file!r} line {number} holds {user!r}, not one user id.",
+                            "Put one raw user id per line, without commas, semicolons or tabs.")
+        ids.append(user)
+    if not ids:
+        raise DataError(f"--users {file!r} holds no user id.", "Put one raw user id per line.")
+    return ids
+
+
+def _served_note(served, model) -> str:
+    """Why a user was served by a fallback, in words (for stderr)."""
+    data = model.meta.get("data", {})
+    if served.served == "source-history":
+        return (f"note: user {served.user!r} has no {data.get('target')} history; {model.method} ranked from their "
+                f"{data.get('source')} history (served by: source-history).")
+    if model.users._lookup.get(served.user) is None:
+        why = f"is not among the model's {len(model.users)} users"
+    else:
+        why = f"has no {data.get('target')} history and {model.method} reads the target category alone"
+    return f"note: user {served.user!r} {why}; served the most bought {data.get('target')} items (served by: popularity)."
+
+
+def _recommend_from_folder(args: argparse.Namespace) -> int:
+    """``recommend --model``: load the folder (checked, no training) and answer by raw id."""
+    import csv
+    import io
+
+    from xcatrec.bench import write_atomic
+    from xcatrec.serving import BATCH_USERS, SERVED, ServedModel
+
+    users = _read_user_ids(args.users) if args.users else [args.user]
+    tic = time.perf_counter()
+    model = ServedModel.load(args.model)
+    answers = list(model.recommend(users, args.k, exclude_seen=not args.include_seen,
+                                   batch_size=args.batch_size or BATCH_USERS))
+    seconds = time.perf_counter() - tic
+    if args.user and not args.out:
+        [one] = answers
+        if one.served != "model":
+            print(_served_note(one, model), file=sys.stderr)
+        if len(one.items) < args.k:
+            print(f"note: returned {len(one.items)} items, fewer than --k {args.k}.", file=sys.stderr)
+        print(f"rank\titem\tscore  (user {args.user}, target {model.meta['data']['target']}, method {model.method}, "
+              f"served by: {one.served})")
+        for rank, (item, score) in enumerate(zip(one.items, one.scores), 1):
+            print(f"{rank}\t{item}\t{score:.4f}")
+        return 0
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["user", "rank", "item", "score", "served"])
+    for one in answers:
+        writer.writerows([one.user, rank, item, f"{score:.6g}", one.served]
+                         for rank, (item, score) in enumerate(zip(one.items, one.scores), 1))
+    counts = {how: sum(a.served == how for a in answers) for how in SERVED}
+    if args.out:
+        write_atomic(Path(args.out), buffer.getvalue())
+    else:
+        sys.stdout.write(buffer.getvalue())
+    if not args.quiet:
+        print(f"served {len(answers)} users in {seconds:.2f} s (load + score): "
+              + ", ".join(f"{n} by {how}" for how, n in counts.items())
+              + (f"; wrote {args.out}" if args.out else ""), file=sys.stderr)
     return 0
 
 
@@ -290,6 +431,34 @@ def _write_json(out: str, records: Any) -> None:
                           "Check the free space and permissions of its folder.") from None
 
 
+def _check_recommend(args: argparse.Namespace) -> None:
+    """``recommend`` takes either ``--model`` alone or the data and method to train on the spot."""
+    if args.model:
+        given = [flag for flag, value in (
+            ("--dataset", args.dataset), ("--files", args.files), ("--method", args.method), ("--option", args.option),
+            ("--seed", args.seed), ("--source", args.source), ("--target", args.target), ("--data-dir", args.data_dir),
+            ("--split", args.split), ("--beta", args.beta), ("--rho", args.rho), ("--threshold", args.threshold),
+            ("--keep-leaks", args.keep_leaks)) if value not in (None, False, [])]
+        if given:
+            raise ConfigError(f"{', '.join(given)} cannot be combined with --model: the model folder fixes the data, "
+                              "the method and its options.", "Drop them, or drop --model to train on the spot.")
+        if args.users and not Path(args.users).is_file():
+            raise DataError(f"--users {args.users!r} is not a file.", "Give a text file with one raw user id per line.")
+    else:
+        missing = [flag for flag, value in (("--dataset or --files", args.dataset or args.files),
+                                            ("--method", args.method)) if not value]
+        if missing:
+            raise ConfigError(f"recommend needs --model DIR, or {' and '.join(missing)} to train on the spot.",
+                              "Pass --model DIR (a folder written by fit --save), or --dataset NAME --method M.")
+        only = [flag for flag, value in (("--users", args.users), ("--out", args.out),
+                                         ("--batch-size", args.batch_size)) if value is not None]
+        if only:
+            raise ConfigError(f"{', '.join(only)} work(s) with --model only.",
+                              "Save a model with: python -m xcatrec fit ... --save DIR, then pass --model DIR.")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}.", "Pass --batch-size 256, for example.")
+
+
 def _check_args(args: argparse.Namespace) -> None:
     """Check every argument before any data is loaded or any model is built.
 
@@ -299,6 +468,15 @@ def _check_args(args: argparse.Namespace) -> None:
     """
     from xcatrec.data.readers import check_file
 
+    if args.command == "recommend":
+        _check_recommend(args)
+    if args.command == "fit":
+        from xcatrec.serving import check_save_path
+        from xcatrec.tuning import check_trials
+
+        check_save_path(args.save, overwrite=args.overwrite)
+        if args.tune is not None:
+            check_trials(args.tune)
     ks = getattr(args, "k", None)  # a list for evaluate, a number for recommend
     for flag, value, least, example in [("--seeds", getattr(args, "seeds", None), 1, 3),
                                         ("--seed", getattr(args, "seed", None), 0, 0),
@@ -335,8 +513,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    handlers = {"data": _cmd_data, "evaluate": _cmd_evaluate, "recommend": _cmd_recommend, "bench": _cmd_bench}
+    args.argv = argv  # fit records the command that made a model folder
+    handlers = {"data": _cmd_data, "evaluate": _cmd_evaluate, "fit": _cmd_fit, "recommend": _cmd_recommend,
+                "bench": _cmd_bench}
     try:
         _check_args(args)
         return handlers[args.command](args)

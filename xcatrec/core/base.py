@@ -336,7 +336,7 @@ class Recommender(ABC):
             raise ConfigError(f"{path} holds a {meta['method']!r} model, not {cls.name!r}.",
                               f"Load it with the {meta['method']!r} class.")
         model = cls(DatasetSizes(**meta["sizes"]), cls.config_class(**meta["config"]))
-        with np.load(path / "weights.npz") as npz:
+        with np.load(path / "weights.npz", allow_pickle=False) as npz:
             state = {k: npz[k] for k in npz.files}
         if "__seen_indptr" in state:
             indptr, indices = state.pop("__seen_indptr"), state.pop("__seen_indices")
