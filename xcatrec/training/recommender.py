@@ -27,6 +27,11 @@ Distribution: ``with strategy.scope(): model.fit(dataset)`` builds the variables
 Keras splits each batch over its replicas (losses return :func:`~xcatrec.training.losses.replica_mean`).
 When ``TF_CONFIG`` describes a cluster, every fit runs under its ``MultiWorkerMirroredStrategy``
 (:mod:`xcatrec.training.distribute`).
+
+Streaming: after :meth:`KerasRecommender.stream_from` (a shard folder of :mod:`xcatrec.data.shards`), each
+phase reads its training rows from the shards through ``tf.data`` (:meth:`~KerasRecommender.shard_rows`,
+:mod:`xcatrec.training.streaming`) instead of building them in memory, so the memory of an epoch does
+not grow with the rows; :meth:`~KerasRecommender.training_stream` is where the two paths part.
 """
 
 from __future__ import annotations
@@ -42,13 +47,15 @@ import keras
 import numpy as np
 
 from xcatrec.core.base import FitReport, Phase, Recommender, combine_reports
+from xcatrec.data.shards import Shards, open_shards
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.training.config import TrainConfig
 from xcatrec.training.distribute import cluster_strategy
 from xcatrec.training.optimizers import LazyAdam, read_rows_sparsely
-from xcatrec.training.rows import Rows, epoch_stream, first_rows, steps_per_epoch
+from xcatrec.training.rows import Rows, epoch_stream, steps_per_epoch
 from xcatrec.training.selection import Validation, ndcg_validation
+from xcatrec.training.streaming import ShardRows, phase_shard_rows, sample_rows
 
 
 def build_before_fit(net: keras.Model, batch: dict[str, np.ndarray]) -> None:
@@ -185,6 +192,9 @@ class KerasRecommender(Recommender):
     #: Under a ``tf.distribute`` strategy every step is its own call (Keras's multi-step loop fails
     #: to run a ``MirroredStrategy`` step on CPU devices).
     steps_per_execution: Any = "epoch"
+    #: The opened shard folder the training rows stream from (:meth:`stream_from`); ``None`` (the
+    #: default) builds them in memory with :meth:`rows`.
+    shards: Any = None
 
     # ---------------------------------------------------------------- what a method supplies
     def build(self, phase: Phase, dataset: CrossDomainDataset) -> keras.Model:
@@ -215,6 +225,42 @@ class KerasRecommender(Recommender):
     def callbacks(self, phase: Phase, net: keras.Model) -> list[keras.callbacks.Callback]:
         """Extra Keras callbacks of ``phase`` (run before the base's own each epoch)."""
         return []
+
+    # ---------------------------------------------------------------- where the rows come from
+    def stream_from(self, shards: Shards | str | Path | None) -> "KerasRecommender":
+        """Train from a shard folder (:mod:`xcatrec.data.shards`) instead of rows in memory; ``None`` undoes it.
+
+        :meth:`fit` still takes the data set (validation, the items to exclude when scoring); each
+        phase's training rows stream from the shards (:mod:`xcatrec.training.streaming`). Returns ``self``.
+
+        Raises:
+            DataError: The folder fails its manifest, or was written for other sizes than the model's.
+        """
+        if shards is not None and not isinstance(shards, Shards):
+            shards = open_shards(shards)
+        if shards is not None and shards.sizes != self.sizes:
+            raise DataError(f"The shards in {shards.folder} hold a data set of {shards.sizes}, the model was "
+                            f"built for {self.sizes}.", "Write the shards of the data set the model is built for.")
+        self.shards = shards
+        return self
+
+    def shard_rows(self, phase: Phase, shards: Shards) -> ShardRows:
+        """The rows of ``phase`` read from ``shards``: by default those of a one-category ranking phase
+        (:func:`~xcatrec.training.streaming.phase_shard_rows`); a method with other rows overrides it."""
+        return phase_shard_rows(self, phase, shards)
+
+    def training_rows(self, phase: Phase, dataset: CrossDomainDataset) -> Rows | ShardRows:
+        """The rows ``phase`` trains on: :meth:`rows` in memory, or :meth:`shard_rows` after :meth:`stream_from`."""
+        return self.rows(phase, dataset) if self.shards is None else self.shard_rows(phase, self.shards)
+
+    def training_stream(self, phase: Phase, dataset: CrossDomainDataset, rows: Rows | ShardRows, batch_size: int,
+                        seed: int, epochs: int):
+        """The ``tf.data`` stream of ``epochs`` epochs of batches that ``model.fit`` reads:
+        :func:`~xcatrec.training.rows.epoch_stream` of rows in memory, :meth:`ShardRows.stream
+        <xcatrec.training.streaming.ShardRows.stream>` of rows in shards."""
+        if isinstance(rows, ShardRows):
+            return rows.stream(batch_size, seed, epochs)
+        return epoch_stream(rows, batch_size, seed, epochs)
 
     # ---------------------------------------------------------------- the loop
     @property
@@ -270,7 +316,7 @@ class KerasRecommender(Recommender):
         epochs, batch_size = phase.setting(cfg, "epochs"), phase.setting(cfg, "batch_size")
         patience = phase.setting(cfg, "patience") or 0
         seed = cfg.seed + 1000 * self.phases.index(phase)
-        rows = self.rows(phase, dataset)
+        rows = self.training_rows(phase, dataset)
         if len(rows) == 0:
             raise DataError(f"{self.name}: phase {phase.name!r} has no training rows.",
                             "Use a data set with rows in the domain(s) the phase trains on.")
@@ -278,12 +324,12 @@ class KerasRecommender(Recommender):
         with tf.distribute.get_strategy().scope():
             net = self.build(phase, dataset)
             read_rows_sparsely(net)
-            net(first_rows(rows))  # create the variables
+            net(sample_rows(rows))  # create the variables
             self.prepare(phase, net, dataset)
             net.compile(optimizer=self.optimizer(phase.setting(cfg, "learning_rate")),
                         jit_compile=self.jit_compile, steps_per_execution=self._execution_steps(steps))
             if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-                build_before_fit(net, first_rows(rows))
+                build_before_fit(net, sample_rows(rows))
         if last and phase.moves:  # the last phase hands nothing on: record its channel before training
             self._record_moves(phase, self.export(phase, net))
         validation = self.validation(phase, dataset) if phase.validate else None
@@ -298,7 +344,7 @@ class KerasRecommender(Recommender):
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Your input ran out of data.*")
-            net.fit(epoch_stream(rows, batch_size, seed, epochs), epochs=epochs,
+            net.fit(self.training_stream(phase, dataset, rows, batch_size, seed, epochs), epochs=epochs,
                     steps_per_epoch=steps, verbose=0, shuffle=False,
                     callbacks=callbacks)
         state = self.export(phase, net)

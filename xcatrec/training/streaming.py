@@ -1,0 +1,160 @@
+"""Training batches streamed from a shard folder, so that memory does not grow with the rows.
+
+:func:`~xcatrec.training.rows.epoch_stream` builds each epoch's arrays in numpy: every column, the
+negatives and a permutation of all rows are in memory at once. :class:`ShardRows` reads the rows of
+one category's split from the TFRecord shards of :mod:`xcatrec.data.shards` instead, entirely inside
+``tf.data``:
+
+1. the shard files in a fresh order each epoch, read ``cycle_length`` at a time and interleaved
+   record by record (a record is a block of rows);
+2. the blocks cut into rows and shuffled in a buffer of ``shuffle_buffer`` rows (a bounded shuffle:
+   rows far apart in the files stay apart within an epoch, so rows sorted by user should be written
+   in a random order: :func:`~xcatrec.data.shards.write_shards` with ``order_seed``);
+3. batches of ``batch_size`` rows (the last of an epoch smaller, as in ``epoch_stream``), ``epochs``
+   times;
+4. per batch, ``negatives`` items per row drawn uniformly over the category's items by
+   ``tf.random.stateless_uniform`` seeded by ``(seed, batch number)``, and for the in-batch softmax the
+   log-Q columns (``log_q`` from the part's item counts, ``log_q_neg`` of the uniform draws).
+
+What stays in memory is the shuffle buffer, a few records per open shard and the item counts: flat in
+the number of rows. The price is the negatives: ``epoch_stream`` draws only items the user has not
+interacted with (:class:`~xcatrec.training.sampling.NegativeSampler`, whose table of seen pairs grows
+with the rows); here a drawn item is one the user has seen with probability (their items) / (all
+items), a fraction of a percent for catalogue-sized data. The batches have the columns of the
+in-memory rows of a one-category ranking phase (``user``, ``pos``, ``neg`` and the loss's columns),
+so the same network trains on either.
+
+A method trains from shards with
+:meth:`KerasRecommender.stream_from <xcatrec.training.KerasRecommender.stream_from>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xcatrec.data.shards import Shards, parse_block
+from xcatrec.errors import ConfigError
+from xcatrec.training.losses import RANKING_LOSSES, uniform_log_q
+from xcatrec.training.rows import Rows, first_rows
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class ShardRows:
+    """The training rows of a one-category ranking phase, read from shards.
+
+    Args:
+        shards: An opened shard folder (:func:`~xcatrec.data.shards.open_shards`).
+        domain: The category trained on (``"source"`` or ``"target"``).
+        split: The split whose rows are read.
+        loss: The ranking loss (``"softmax"`` adds the ``log_q`` and ``log_q_neg`` columns).
+        negatives: Uniform negatives drawn per row (column ``neg``, shape ``(batch, negatives)``).
+        shuffle_buffer: Rows in the shuffle buffer (memory: about 16 bytes per row and column).
+        cycle_length: Shard files read at once.
+    """
+
+    shards: Shards
+    domain: str
+    split: str = "train"
+    loss: str = "bpr"
+    negatives: int = 1
+    shuffle_buffer: int = 65_536
+    cycle_length: int = 4
+
+    def __post_init__(self) -> None:
+        if self.loss not in RANKING_LOSSES:
+            raise ConfigError(f"Streaming from shards supports the ranking losses {RANKING_LOSSES}, not "
+                              f"{self.loss!r}.", "Train with a ranking loss, or from rows in memory.")
+        if self.negatives < 1 or self.shuffle_buffer < 1 or self.cycle_length < 1:
+            raise ConfigError(f"negatives, shuffle_buffer and cycle_length must be positive, got {self.negatives}, "
+                              f"{self.shuffle_buffer} and {self.cycle_length}.",
+                              "Pass negatives=1, shuffle_buffer=65536, cycle_length=4, for example.")
+        self.shards.part(self.domain, self.split)  # DataError if the folder lacks the part
+
+    def __len__(self) -> int:
+        return self.shards.part(self.domain, self.split).rows
+
+    def _columns(self, seed: int):
+        """A function ``(batch number, batch of shard rows) -> the network's columns``: negatives drawn
+        (seeded by ``(seed, batch number)``), log-Q columns added."""
+        import tensorflow as tf
+
+        n_items = self.shards.n_items(self.domain)
+        log_f = None
+        if self.loss == "softmax":
+            counts = self.shards.item_counts(self.domain, self.split)
+            log_f = tf.constant(np.log(np.maximum(counts, 1) / max(len(self), 1)).astype(np.float32))
+        log_q_neg = np.float32(uniform_log_q(self.negatives, n_items))
+
+        def columns(step, batch: dict) -> dict:
+            size = tf.shape(batch["item"], out_type=tf.int64)[0]
+            neg = tf.random.stateless_uniform(tf.stack([size, self.negatives]),
+                                              seed=tf.stack([tf.constant(seed, tf.int64), step]),
+                                              minval=0, maxval=n_items, dtype=tf.int64)
+            out = {"user": batch["user"], "pos": batch["item"], "neg": neg}
+            if log_f is not None:
+                out["log_q"] = tf.gather(log_f, batch["item"])
+                out["log_q_neg"] = tf.fill(tf.reshape(size, [1]), log_q_neg)
+            return out
+
+        return columns
+
+    def _rows(self, seed: int, shuffled: bool) -> "tf.data.Dataset":
+        import tensorflow as tf
+
+        part = self.shards.part(self.domain, self.split)
+        files = tf.data.Dataset.from_tensor_slices([str(s.path) for s in part.shards])
+        if shuffled:
+            files = files.shuffle(len(part.shards), seed=seed, reshuffle_each_iteration=True)
+        blocks = files.interleave(lambda f: tf.data.TFRecordDataset(f).map(lambda r: parse_block(r, ("user", "item"))),
+                                  cycle_length=min(self.cycle_length, len(part.shards)), block_length=1)
+        rows = blocks.unbatch()
+        return rows.shuffle(self.shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True) if shuffled else rows
+
+    def stream(self, batch_size: int, seed: int, epochs: int) -> "tf.data.Dataset":
+        """``epochs`` epochs of ``ceil(rows / batch_size)`` batches each (see the module docstring)."""
+        import tensorflow as tf
+
+        batches = self._rows(seed, shuffled=True).batch(batch_size).repeat(epochs).enumerate()
+        options = tf.data.Options()
+        options.autotune.enabled = False  # as in epoch_stream: a fixed prefetch
+        options.deterministic = True
+        # Under a tf.distribute strategy every worker reads the whole stream and keeps its share of the
+        # batches, as with the rows in memory (file-based sharding would leave the workers unequal steps).
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return batches.map(self._columns(seed)).prefetch(2).with_options(options)
+
+    def first(self, n: int = 4) -> dict[str, np.ndarray]:
+        """The first ``n`` rows as written (negatives drawn), to create a network's variables."""
+        import tensorflow as tf
+
+        batch = next(iter(self._rows(0, shuffled=False).batch(n).take(1)))
+        return {k: v.numpy() for k, v in self._columns(0)(tf.constant(0, tf.int64), batch).items()}
+
+
+def sample_rows(rows: Rows | ShardRows, n: int = 4) -> dict[str, np.ndarray]:
+    """The first ``n`` rows of a phase, from memory (:func:`~xcatrec.training.rows.first_rows`) or shards."""
+    return rows.first(n) if isinstance(rows, ShardRows) else first_rows(rows, n)
+
+
+def phase_shard_rows(model: Any, phase: Any, shards: Shards) -> ShardRows:
+    """The shard rows of ``model``'s ``phase`` for a method whose phases train one category on a ranking loss
+    with columns ``user``, ``pos``, ``neg`` (BPR-MF, fine-tuning): the config's ``loss``, ``negatives``
+    and optional ``shuffle_buffer``.
+
+    Raises:
+        ConfigError: The phase trains on more than one category, or the config has no ranking loss.
+    """
+    cfg = model.config
+    if phase.data not in ("source", "target") or getattr(cfg, "loss", None) not in RANKING_LOSSES:
+        raise ConfigError(f"{model.name}: phase {phase.name!r} (data {phase.data!r}, loss "
+                          f"{getattr(cfg, 'loss', None)!r}) cannot stream from shards; only phases on one "
+                          "category with a ranking loss can.",
+                          f"Train {model.name} from rows in memory, or override shard_rows for its phases.")
+    return ShardRows(shards, phase.data, "train", cfg.loss, getattr(cfg, "negatives", 1),
+                     getattr(cfg, "shuffle_buffer", ShardRows.shuffle_buffer))
