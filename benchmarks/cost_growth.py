@@ -11,8 +11,8 @@ so that its peak resident memory (``ru_maxrss``) is its own:
 * ``eval``: full-ranking evaluation of a bpr-mf model (one epoch) on ``--eval-users`` test users,
   reported as seconds per 1,000 users (a full evaluation costs that times the test users / 1,000);
 * ``itemknn``: fitting item-kNN on the target rows (the sparse co-occurrence product and top-k);
-* ``stream-bpr-mf``: an epoch of bpr-mf trained from TFRecord shards (when
-  :mod:`xcatrec.training.streaming` is present).
+* ``stream-bpr-mf``: bpr-mf trained from TFRecord shards of the target rows
+  (:mod:`xcatrec.data.shards`, :mod:`xcatrec.training.streaming`), written in a random order first.
 
 Each task reports its seconds, the process's peak RSS and the RSS right after the data was made, so
 ``peak - data`` is what the task itself added. Results go to ``OUT/cost_growth.json`` (``--resume``
@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -78,12 +79,20 @@ def run_task(task: str, rows: int, threads: int, eval_users: int) -> dict:
         options = dict(TRAIN, epochs=1) if task == "eval" else dict(TRAIN)
         model = make_model(method, ds.sizes, **options)
         if task == "stream-bpr-mf":
-            from xcatrec.training import streaming  # noqa: F401  (raises ImportError when absent)
+            import tempfile
 
-            raise NotImplementedError("stream-bpr-mf: wire xcatrec.training.streaming in here")
+            from xcatrec.data.shards import write_shards
+
+            folder = Path(tempfile.mkdtemp(prefix="xcatrec-shards-")) / "shards"
+            start = time.perf_counter()
+            write_shards(ds, folder, parts=[("target", "train")], order_seed=0)
+            out["write_seconds"] = time.perf_counter() - start
+            model.stream_from(folder)
         start = time.perf_counter()
         model.fit(ds)
         out["fit_seconds"] = time.perf_counter() - start
+        if task == "stream-bpr-mf":
+            shutil.rmtree(folder.parent, ignore_errors=True)
         per_epoch = model.report.history.get("seconds", [])
         if task != "eval":  # one epoch only, which includes building the graph
             out["seconds_per_epoch"] = float(np.median(per_epoch[1:] or per_epoch))
@@ -155,7 +164,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out-dir", type=Path, required=True, help="folder for cost_growth.json/.md/.png")
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e6, 3e6, 1e7],
                         help="approximate interactions per marketplace (default 1e6 3e6 1e7)")
-    parser.add_argument("--tasks", nargs="+", default=["generate", "bpr-mf", "cmf", "eval", "itemknn"],
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS),
                         choices=TASKS, help="what to measure at each size")
     parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads (default 1)")
     parser.add_argument("--eval-users", type=int, default=5000, help="test users ranked by the eval task")
