@@ -463,3 +463,18 @@ def test_part_of_a_scenario_keeps_the_options_of_the_methods_it_keeps():
     part = whole.part(("itemknn",), seeds=(0,))
     assert part.methods == ("itemknn",) and part.seeds == (0,) and set(part.options) == {"itemknn"}
     assert run_key(run_settings(part, config, "itemknn", 0)) == run_key(run_settings(whole, config, "itemknn", 0))
+
+
+def test_record_value_reads_one_test_metric_and_names_a_missing_one():
+    from xcatrec.errors import DataError
+    from xcatrec.experiment import record_value
+
+    records = [{"kind": "test", "protocol": "full", "metric": "ndcg", "k": 10, "value": 0.25},
+               {"kind": "test", "protocol": "sampled-99", "metric": "ndcg", "k": 10, "value": 0.5},
+               {"kind": "valid", "protocol": "full", "metric": "ndcg", "k": 10, "value": 0.75},
+               {"kind": "test", "protocol": "full", "metric": "mrr", "k": None, "value": 0.125}]
+    assert record_value(records) == 0.25
+    assert record_value(records, protocol="sampled-99") == 0.5
+    assert record_value(records, "mrr", k=None) == 0.125
+    with pytest.raises(DataError, match="No hr@10 record"):
+        record_value(records, "hr")

@@ -15,7 +15,8 @@ import pytest
 
 from xcatrec.cli import main
 from xcatrec.data import load_files
-from xcatrec.serving import FORMAT_VERSION, META_FILE, ServedModel, fit_for_serving, save_folder, sha256_of
+from xcatrec.data.download import file_sha256
+from xcatrec.serving import FORMAT_VERSION, META_FILE, ServedModel, fit_for_serving, save_folder
 
 
 def run(capsys, *argv):
@@ -80,8 +81,8 @@ def test_fit_writes_a_complete_checked_folder(folders, files):
     assert meta["format_version"] == FORMAT_VERSION and meta["method"] == "cross-itemknn"
     assert meta["command"].startswith("python -m xcatrec fit --files") and "--save" in meta["command"]
     assert meta["training"]["refit_on"].startswith("all rows")
-    assert sorted(meta["data"]["files"].values()) == sorted(sha256_of(f) for f in files)
-    assert meta["files"] == {p.name: sha256_of(p) for p in folder.iterdir() if p.name != META_FILE}
+    assert sorted(meta["data"]["files"].values()) == sorted(file_sha256(f) for f in files)
+    assert meta["files"] == {p.name: file_sha256(p) for p in folder.iterdir() if p.name != META_FILE}
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
     served = ServedModel.load(folder)
     assert {"u0", "solo0", "tonly0"} <= set(served.users.raw.tolist())
@@ -197,7 +198,7 @@ def test_pickled_arrays_are_never_loaded_even_with_matching_checksums(capsys, co
     state[next(iter(state))] = np.array([{"payload": 1}], dtype=object)
     np.savez(copy / "weights.npz", **state)
     meta = json.loads((copy / META_FILE).read_text())
-    edit_meta(copy, files={**meta["files"], "weights.npz": sha256_of(copy / "weights.npz")})
+    edit_meta(copy, files={**meta["files"], "weights.npz": file_sha256(copy / "weights.npz")})
     code, _, err = run(capsys, "recommend", "--model", copy, "--user", "u0")
     assert_clear_error(code, err, "cannot be read")
 

@@ -17,7 +17,7 @@ from dataclasses import replace as dc_replace
 from typing import Any, Callable, Iterable
 
 from xcatrec.data.types import CrossDomainDataset
-from xcatrec.errors import ConfigError
+from xcatrec.errors import ConfigError, DataError
 from xcatrec.names import RATING_PROTOCOL, REPLICA_PROTOCOL
 
 #: Validation users a search scores when the caller does not say (and the benchmark's default).
@@ -210,6 +210,20 @@ def quality_records(records: Iterable[dict]) -> list[dict]:
     """The test-metric records of a run (kind ``"test"``: no costs, searches, validation scores or
     per-user records)."""
     return [r for r in records if with_kind(r)["kind"] == "test"]
+
+
+def record_value(records: Iterable[dict], metric: str = "ndcg", k: int | None = 10,
+                 protocol: str = "full") -> float:
+    """The value of one test metric among a run's records (NDCG@10 under full ranking by default).
+
+    Raises:
+        DataError: The run has no such record.
+    """
+    for r in quality_records(records):
+        if r["protocol"] == protocol and r["metric"] == metric and r.get("k") == k:
+            return r["value"]
+    raise DataError(f"No {metric}@{k} record under protocol {protocol!r} in these records.",
+                    "Evaluate the run with that protocol and cut-off (see run_one's protocols and ks).")
 
 
 def run_seeds(load: Callable[[int], CrossDomainDataset], specs: Iterable[RunSpec], seeds: Iterable[int], *,

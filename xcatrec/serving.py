@@ -44,6 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from xcatrec import __version__
+from xcatrec.data.download import file_sha256
 from xcatrec.data.types import CrossDomainDataset, Vocab
 from xcatrec.errors import ConfigError, DataError
 from xcatrec.names import TRANSFER
@@ -75,15 +76,6 @@ def cold_start_path(method: str, config: Any) -> str:
     if method == "finetune" and "user_embedding" not in tuple(getattr(config, "transfer", ())):
         return "popularity"
     return "source-history"
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def content_fingerprint(dataset: CrossDomainDataset) -> str:
@@ -200,7 +192,7 @@ def save_folder(model, full: CrossDomainDataset, path: str | os.PathLike, *, com
                   **_csr_arrays(target, "target"), **_csr_arrays(full.matrix("source", "train"), "source"),
                   "popularity": np.asarray(target.sum(axis=0), np.float32).ravel()}
         np.savez(tmp / DATA_FILE, **arrays)
-        files = {p.name: sha256_of(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "xcatrec_version": __version__,
                 "method": model.name, "cold_start": cold_start_path(model.name, model.config),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": command,
@@ -429,7 +421,7 @@ def _verify_files(path: Path, files: Any, refit: str) -> None:
         if Path(str(name)).name != name or name == META_FILE or not file.is_file() or file.is_symlink():
             raise DataError(f"{path} lacks the plain file {name!r} that {META_FILE} lists.",
                             "Copy the whole folder again, or " + refit[0].lower() + refit[1:])
-        if sha256_of(file) != digest:
+        if file_sha256(file) != digest:
             raise DataError(f"{file} does not match its SHA-256 in {META_FILE}: it was changed or damaged after "
                             "fit wrote it, so it is not loaded.",
                             "Copy the folder again from where fit wrote it, or " + refit[0].lower() + refit[1:])

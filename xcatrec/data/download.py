@@ -51,22 +51,28 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "xcatrec"
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks; never cached, so a changed file is seen
+    (model folders and shard manifests check their files with it)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, memoised in-process by (path, size, mtime)."""
+    """Hex sha256 of a data file, memoised in-process by (path, size, mtime)."""
     path = Path(path).resolve()
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _HASHES:
-        digest = hashlib.sha256()
         try:
-            with open(path, "rb") as fh:
-                while block := fh.read(_CHUNK):
-                    digest.update(block)
+            _HASHES[key] = file_sha256(path)
         except OSError as exc:
             raise DownloadError(f"Cannot read the data file {path}: {exc.strerror or exc}.",
                                 "Check its permissions (it must be readable by you), or delete it so that "
                                 "it is downloaded again.") from None
-        _HASHES[key] = digest.hexdigest()
     return _HASHES[key]
 
 

@@ -28,7 +28,6 @@ TensorFlow is imported only inside the functions that write or parse records.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xcatrec.data.download import file_sha256
 from xcatrec.data.types import CrossDomainDataset, DatasetSizes, Interactions
 from xcatrec.errors import ConfigError, DataError
 
@@ -44,15 +44,6 @@ MANIFEST = "manifest.json"
 DOMAINS, SPLITS = ("source", "target"), ("train", "valid", "test")
 #: Column name -> numpy dtype of its little-endian bytes.
 COLUMNS = {"user": "<i8", "item": "<i8", "rating": "<f4", "timestamp": "<i8"}
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (never cached: a changed file is seen)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
