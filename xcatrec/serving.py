@@ -44,6 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from xcatrec import __version__
+from xcatrec.core.base import select_top
 from xcatrec.data.download import file_sha256
 from xcatrec.data.types import CrossDomainDataset, Vocab
 from xcatrec.errors import ConfigError, DataError
@@ -238,24 +239,17 @@ def _compatible(saved: str, current: str) -> bool:
 def top_k(scores: np.ndarray, seen: sp.csr_matrix | None, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best items per row of ``scores`` and their scores, leaving out ``seen`` items.
 
-    The same selection as :meth:`~xcatrec.core.base.Recommender.recommend` (so a loaded folder ranks
-    exactly as the fitted model did), from one scoring pass: ties are broken alike, and a row with
-    fewer than ``k`` items left ends in ``-1`` (no item) with score ``nan``.
+    The selection of :meth:`~xcatrec.core.base.Recommender.recommend` (both call
+    :func:`~xcatrec.core.base.select_top`, so a loaded folder ranks exactly as the fitted model did),
+    from one scoring pass; a row with fewer than ``k`` items left ends in ``-1`` (no item) with score
+    ``nan``.
     """
     k = min(k, scores.shape[1])
-    scores = np.array(scores, dtype=np.float32, copy=True)
-    mask = np.zeros(scores.shape, bool)
+    raw = np.array(scores, dtype=np.float32, copy=True)
+    mask = np.zeros(raw.shape, bool)
     if seen is not None:
         mask[np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr)), seen.indices] = True
-    raw = scores.copy()
-    scores[mask] = -np.inf
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-    top = np.take_along_axis(top, order, axis=1)
-    taken = np.take_along_axis(mask, top, axis=1)
-    if taken.any():  # seen items to the end, marked -1, as recommend() does
-        last = np.argsort(taken, axis=1, kind="stable")
-        top, taken = np.take_along_axis(top, last, axis=1), np.take_along_axis(taken, last, axis=1)
+    top, taken = select_top(raw.copy(), mask, k)
     values = np.take_along_axis(raw, top, axis=1)
     top[taken], values[taken] = -1, np.nan
     return top, values

@@ -163,6 +163,32 @@ def saved_arrays(model: str, state: dict[str, np.ndarray], names: list[str],
     return {n: np.asarray(state[n], np.float32) for n in names}
 
 
+def select_top(scores: np.ndarray, excluded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best columns per row of ``scores``, best first, leaving ``excluded`` ones to the end.
+
+    The one selection behind :meth:`Recommender.recommend` and the serving of saved models, so both
+    rank alike: ties keep the order of ``np.argsort(kind="stable")`` over the partitioned columns.
+
+    Args:
+        scores: ``(users, items)`` float scores; excluded entries are set to ``-inf`` in place.
+        excluded: Boolean mask of the same shape (e.g. the items each user has seen).
+        k: Columns to select (at most ``scores.shape[1]``).
+
+    Returns:
+        ``(top, taken)``: the selected column indices per row, and a mask of those that are excluded
+        (only when a row has fewer than ``k`` other columns; they are moved to the row's end).
+    """
+    scores[excluded] = -np.inf
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    taken = np.take_along_axis(excluded, top, axis=1)
+    if taken.any():  # fewer than k other columns for some rows: excluded ones to the end
+        last = np.argsort(taken, axis=1, kind="stable")
+        top, taken = np.take_along_axis(top, last, axis=1), np.take_along_axis(taken, last, axis=1)
+    return top, taken
+
+
 class Recommender(ABC):
     """Base class of all methods.
 
@@ -282,16 +308,9 @@ class Recommender(ABC):
             sub = self._seen[users]
             rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
             seen[rows, sub.indices] = True
-            scores[seen] = -np.inf
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        taken = np.take_along_axis(seen, top, axis=1)
+        top, taken = select_top(scores, seen, k)
         if not taken.any():
             return top
-        # fewer than k unseen items for some users: move the seen ones to the end, mark them -1
-        last = np.argsort(taken, axis=1, kind="stable")
-        top, taken = np.take_along_axis(top, last, axis=1), np.take_along_axis(taken, last, axis=1)
         top[taken] = -1
         return top[:, :int((~taken).sum(axis=1).max(initial=0))]
 
