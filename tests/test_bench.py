@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import sys
 
 import pytest
 
@@ -207,6 +210,39 @@ def test_overwrite_keeps_old_results_until_the_first_new_run_and_all_files_agree
     assert "- runs: 1 of the 4 in this config" in (out / "summary.md").read_text()
     assert set(json.loads((out / "runs.json").read_text())) == {records[0]["run_key"]}
     assert not list(out.glob(".*.tmp")) and not (out / ".lock").exists()
+    monkeypatch.undo()
+    code, err = _bench(capsys, config, "--out-dir", out, "--resume")
+    assert code == 0 and len(_runs(out)) == 4
+
+
+class _SwallowsCtrlC:
+    """An object whose finaliser receives a Ctrl-C: Python prints the KeyboardInterrupt and drops it."""
+
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)
+        sum(range(10))  # bytecode after the signal: the handler runs (and raises) here
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_ctrl_c_lost_in_a_finaliser_still_stops_the_benchmark_after_the_run(tmp_path, capsys, monkeypatch):
+    config, out = _config(tmp_path), tmp_path / "out"
+    import xcatrec.bench as bench
+    from xcatrec.experiment import run_seeds as real
+
+    def run_seeds(*args, **kwargs):
+        _SwallowsCtrlC()  # dropped at once: its finaliser gets the Ctrl-C
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bench, "run_seeds", run_seeds)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with monkeypatch.context() as without:  # Python's handler alone: each Ctrl-C is lost, all 4 runs go on
+        without.setattr(bench, "_interrupts", lambda: contextlib.nullcontext(lambda: False))
+        code, err = _bench(capsys, config, "--out-dir", tmp_path / "lost")
+        assert code == 0 and len(_runs(tmp_path / "lost")) == 4
+    code, err = _bench(capsys, config, "--out-dir", out)
+    assert code == 130 and "interrupted" in err
+    assert len(_runs(out)) == 1  # the run that was under way is saved, then the benchmark stops
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's handler is back
     monkeypatch.undo()
     code, err = _bench(capsys, config, "--out-dir", out, "--resume")
     assert code == 0 and len(_runs(out)) == 4

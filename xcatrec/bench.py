@@ -45,9 +45,11 @@ import functools
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 from collections import Counter
 from dataclasses import dataclass, fields
@@ -350,7 +352,7 @@ def run_bench(config_path: str | Path, *, out_dir: str | Path = "results", verbo
     command = "python -m xcatrec bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"]
                                                     else [str(config_path)])
     out.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out):
+    with _exclusive(out), _interrupts() as interrupted:
         for orphan in [tmp for name in (*OUTPUTS, SET_ASIDE) for tmp in out.glob(f".{name}.*.tmp")]:
             with contextlib.suppress(OSError):  # temporary files that a killed benchmark left behind
                 orphan.unlink()
@@ -389,6 +391,8 @@ def run_bench(config_path: str | Path, *, out_dir: str | Path = "results", verbo
                     log(f"--overwrite: removed {out / SET_ASIDE}")
             records.extend(new)
             publish()  # every finished run survives a crash, and every file agrees with records.json
+            if interrupted():  # a Ctrl-C whose KeyboardInterrupt was swallowed during the run
+                raise KeyboardInterrupt
 
         if changed:
             publish()
@@ -493,6 +497,32 @@ def _read_records(path: Path) -> list[dict]:
                 or not isinstance(r.get("seed", 0), int)):
             raise DataError(f"{path} holds a record with malformed labels {labels}; cannot resume from it.", fix)
     return [with_kind(r) for r in records]
+
+
+@contextlib.contextmanager
+def _interrupts() -> Iterator[Callable[[], bool]]:
+    """Remember every Ctrl-C while the benchmark runs; yields "was there one?".
+
+    The handler still raises ``KeyboardInterrupt`` at once, as Python's own does. But an exception
+    raised while a finaliser (``__del__``, a weakref callback) runs is printed and dropped by Python,
+    so a Ctrl-C that lands there would be lost and the benchmark would run to its end; the benchmark
+    asks after each saved run and stops then. A SIGINT that is ignored (a background job) or handled
+    by someone else is left alone.
+    """
+    hit = [False]
+
+    def handler(signum, frame):
+        hit[0] = True
+        raise KeyboardInterrupt
+
+    ours = (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    previous = signal.signal(signal.SIGINT, handler) if ours else None
+    try:
+        yield lambda: hit[0]
+    finally:
+        if ours:
+            signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
