@@ -272,3 +272,16 @@ def test_compare_users_joins_per_user_tables_and_gives_the_verdict_word():
     assert compare_users(errors_low, errors_high, lower_is_better=True)[1] == "beats"
     with pytest.raises(ConfigError):
         compare_users(a, b, "hr@10")
+
+
+def test_every_verdict_has_one_chinese_sentence_and_an_unknown_word_is_refused():
+    from xcatrec.errors import ConfigError
+    from xcatrec.evaluation import VERDICTS, VERDICTS_ZH, verdict_zh
+
+    assert set(VERDICTS_ZH) == set(VERDICTS)
+    sentences = {word: verdict_zh(word, "甲", "乙") for word in VERDICTS}
+    assert len(set(sentences.values())) == len(VERDICTS)  # four different sentences
+    assert all(s.startswith("甲") and "乙" in s and "{" not in s for s in sentences.values())
+    assert verdict_zh("beats", "迁移模型", "流行度基线") == "迁移模型优于流行度基线"
+    with pytest.raises(ConfigError, match="Unknown verdict"):
+        verdict_zh("wins", "甲", "乙")

@@ -26,10 +26,12 @@ from xcatrec.errors import ConfigError, DataError
 from xcatrec.evaluation.stats import LABELS, _split_metric
 
 __all__ = ["BootstrapResult", "paired_bootstrap", "verdict", "describe", "compare_runs", "compare_users", "per_user_records",
-           "per_user_frame", "VERDICTS"]
+           "per_user_frame", "VERDICTS", "VERDICTS_ZH", "verdict_zh"]
 
 #: The four verdict phrases, as they read between two method names.
 VERDICTS = ("beats", "is level with", "falls below", "cannot be told apart from")
+#: The same four verdicts as Chinese sentences; ``{a}`` is the challenger and ``{b}`` the reference.
+VERDICTS_ZH = dict(zip(VERDICTS, ("{a}优于{b}", "{a}与{b}持平", "{a}不如{b}", "{a}与{b}无法区分")))
 _CHUNK_CELLS = 2_500_000  # user indices drawn at a time (about 200 replicates of 12,500 users; 20 MB)
 _RECORD_KEYS = ("metric", "k", "kind", "n_users", "users", "nonzero", "value")
 
@@ -243,6 +245,14 @@ def verdict(result: BootstrapResult, *, threshold: float = 0.02, lower_is_better
     if (-t < lo and hi < t) or (lo == hi == 0) or ((lo > 0 or hi < 0) and abs(e) < t):
         return VERDICTS[1]
     return VERDICTS[3]
+
+
+def verdict_zh(word: str, a: str, b: str) -> str:
+    """The Chinese sentence for "``a`` <word> ``b``", ``word`` one of :data:`VERDICTS`:
+    ``verdict_zh("beats", "迁移模型", "流行度基线") == "迁移模型优于流行度基线"``."""
+    if word not in VERDICTS_ZH:
+        raise ConfigError(f"Unknown verdict {word!r}.", f"Use one of {list(VERDICTS)} (what verdict() returns).")
+    return VERDICTS_ZH[word].format(a=a, b=b)
 
 
 def _pct(x: float) -> str:
