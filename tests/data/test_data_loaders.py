@@ -168,3 +168,18 @@ def test_douban_ratings_and_overlap(real):
     assert stats.loc["book", "users"] == 2_110 and stats.loc["music", "items"] == 5_567
     cold = load_dataset("douban-book-music", split="cold-start", beta=0.2)
     assert len(cold.cold_users) == round(0.2 * 1_566)
+
+
+def test_gini_against_the_mean_absolute_difference_and_its_limits():
+    from xcatrec.data import gini
+    from xcatrec.errors import DataError
+
+    counts = np.array([5, 0, 3, 12, 1, 1, 40])
+    pairs = np.abs(counts[:, None] - counts[None, :]).mean()  # over all n^2 ordered pairs
+    assert gini(counts) == pytest.approx(pairs / (2 * counts.mean()))
+    assert gini([7, 7, 7]) == pytest.approx(0.0)
+    assert gini([0, 0, 0, 9]) == pytest.approx(1 - 1 / 4)
+    assert gini(counts[::-1]) == pytest.approx(gini(counts))  # the order does not matter
+    for bad in ([], [0, 0], [3, -1], [1.0, np.nan]):
+        with pytest.raises(DataError, match="gini"):
+            gini(bad)

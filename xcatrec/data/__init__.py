@@ -18,7 +18,7 @@ from xcatrec.data.leaks import LeakReport, cross_listed_pairs, find_leaks, remov
 from xcatrec.data.readers import read_interactions
 from xcatrec.data.registry import DATASETS, DataFile, DatasetSpec, DomainSource, get_spec
 from xcatrec.data.splits import SPLITS, cold_start, leave_one_out, random_split, temporal_split, unsplit
-from xcatrec.data.summary import dataset_stats
+from xcatrec.data.summary import dataset_stats, gini
 from xcatrec.data.synthetic import SyntheticConfig, SyntheticMarketplace, make_synthetic, render_items
 from xcatrec.data.types import CrossDomainDataset, DatasetSizes, Domain, Interactions, Vocab
 from xcatrec.data.validation import carve_validation, merge_valid, user_kfold
@@ -26,7 +26,7 @@ from xcatrec.data.validation import carve_validation, merge_valid, user_kfold
 __all__ = [
     "DATASETS", "SPLITS", "CrossDomainDataset", "DataFile", "DatasetSizes", "DatasetSpec", "Domain",
     "DomainSource", "Interactions", "SyntheticConfig", "SyntheticMarketplace", "Vocab", "apply_split",
-    "build_dataset", "cache_dir", "carve_validation", "merge_valid", "clean", "cold_start", "dataset_stats", "fetch",
+    "build_dataset", "cache_dir", "carve_validation", "merge_valid", "clean", "cold_start", "dataset_stats", "gini", "fetch",
     "get_spec", "k_core", "leave_one_out", "load_dataset", "load_files", "make_synthetic", "random_split",
     "read_interactions", "render_items", "sha256_file", "temporal_split", "to_implicit", "unsplit",
     "user_kfold", "LeakReport", "cross_listed_pairs", "find_leaks", "remove_leaks",

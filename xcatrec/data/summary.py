@@ -1,4 +1,4 @@
-"""Summary statistics of a cross-domain data set, one row per domain."""
+"""Summary statistics of a cross-domain data set: one row per domain, and how concentrated its items are."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from xcatrec.data.leaks import cross_listed_pairs
+from xcatrec.errors import DataError
 from xcatrec.data.splits import pooled
 from xcatrec.data.types import CrossDomainDataset
 
@@ -35,3 +36,21 @@ def dataset_stats(ds: CrossDomainDataset) -> pd.DataFrame:
                      "density": pairs / cells if cells else 0.0, "overlap_users": int(ds.overlap.sum()),
                      "cold_users": len(ds.cold_users) if role == "target" else 0, "cross_listed": cross_listed})
     return pd.DataFrame(rows)
+
+
+def gini(counts) -> float:
+    """Gini coefficient of non-negative counts: 0 when all are equal, ``1 - 1/n`` when one holds all.
+
+    With the counts sorted ascending, ``p_1 <= ... <= p_n``, and ``c_i = (p_1 + ... + p_i) / sum(p)``
+    (the Lorenz curve), ``G = 1 + 1/n - (2/n) sum_i c_i``; this equals the mean absolute difference
+    of all ordered pairs divided by twice the mean.
+
+    Raises:
+        DataError: No counts, a negative or non-finite count, or all counts zero.
+    """
+    p = np.sort(np.asarray(counts, dtype=float).ravel())
+    if p.size == 0 or not np.all(np.isfinite(p)) or p[0] < 0 or p[-1] == 0:
+        raise DataError("gini needs at least one positive count and no negative or non-finite ones.",
+                        "Pass interaction counts per item, e.g. np.bincount(domain.train.items).")
+    n = p.size
+    return float(1 + 1 / n - 2 * np.sum(np.cumsum(p) / p.sum()) / n)
