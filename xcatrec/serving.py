@@ -320,7 +320,7 @@ class ServedModel:
         if not _compatible(str(meta.get("xcatrec_version")), __version__):
             raise DataError(f"{path} was written by xcatrec {meta.get('xcatrec_version')!r}, which this xcatrec "
                             f"{__version__} cannot read (folders move between releases of one minor version).", refit)
-        from xcatrec.models import METHODS  # imported once the folder is known to be one (it loads Keras)
+        from xcatrec.models import METHODS  # imports only this method's module (Keras for the Keras models)
 
         method = meta.get("method")
         if method not in METHODS:

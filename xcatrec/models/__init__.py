@@ -6,53 +6,85 @@ Methods are looked up in the explicit registry :data:`METHODS` (no import by str
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, Mapping
 from dataclasses import fields
 from typing import Any
 
+from xcatrec.core.base import FitReport, ModelConfig, Phase, Recommender
 from xcatrec.data.types import DatasetSizes
 from xcatrec.errors import ConfigError
-from xcatrec.core.base import FitReport, ModelConfig, Phase, Recommender
-from xcatrec.models.bpr_mf import BPRMF, BPRMFConfig
-from xcatrec.models.cmf import CMF, CMFConfig
-from xcatrec.models.conet import CoNet, CoNetConfig
-from xcatrec.models.cross_itemknn import CrossItemKNN, CrossItemKNNConfig, SourceOnlyKNN
-from xcatrec.models.dann import DANN, DANNConfig
-from xcatrec.models.ease import EASE, EASEConfig
-from xcatrec.models.implicit_als import ImplicitALS, ImplicitALSConfig
-from xcatrec.models.joint_ease import JointEASE, JointEASEConfig
-from xcatrec.models.joint_ials import JointALS, JointALSConfig
-from xcatrec.models.emcdr import EMCDR, EMCDRConfig
-from xcatrec.models.finetune import Finetune, FinetuneConfig
-from xcatrec.models.item_mean import ItemMean, ItemMeanConfig
-from xcatrec.models.itemknn import ItemKNN, ItemKNNConfig
-from xcatrec.models.popularity import Popularity, PopularityConfig
-from xcatrec.models.ptupcdr import PTUPCDR, PTUPCDRConfig
-from xcatrec.models.seed_cnn import SeedCNN, SeedCNNConfig
-from xcatrec.models.shared_bottom import SharedBottom, SharedBottomConfig
-from xcatrec.training.config import TrainConfig
+from xcatrec.names import LEARNED_TRANSFER, PEERS, TARGET_ONLY, TRANSFER  # re-exported
 
-METHODS: dict[str, type[Recommender]] = {
-    "popularity": Popularity,
-    "bpr-mf": BPRMF,
-    "itemknn": ItemKNN,
-    "ease": EASE,
-    "implicit-ials": ImplicitALS,
-    "cross-itemknn": CrossItemKNN,
-    "joint-ease": JointEASE,
-    "joint-ials": JointALS,
-    "source-only": SourceOnlyKNN,
-    "seed-cnn": SeedCNN,
-    "finetune": Finetune,
-    "shared-bottom": SharedBottom,
-    "cmf": CMF,
-    "emcdr": EMCDR,
-    "ptupcdr": PTUPCDR,
-    "conet": CoNet,
-    "dann": DANN,
-    "item-mean": ItemMean,
+#: Each method's module and class; a module is imported the first time its method is looked up, so
+#: serving an EASE model never loads TensorFlow.
+_REGISTRY: dict[str, tuple[str, str]] = {
+    "popularity": ("popularity", "Popularity"),
+    "bpr-mf": ("bpr_mf", "BPRMF"),
+    "itemknn": ("itemknn", "ItemKNN"),
+    "ease": ("ease", "EASE"),
+    "implicit-ials": ("implicit_als", "ImplicitALS"),
+    "cross-itemknn": ("cross_itemknn", "CrossItemKNN"),
+    "joint-ease": ("joint_ease", "JointEASE"),
+    "joint-ials": ("joint_ials", "JointALS"),
+    "source-only": ("cross_itemknn", "SourceOnlyKNN"),
+    "seed-cnn": ("seed_cnn", "SeedCNN"),
+    "finetune": ("finetune", "Finetune"),
+    "shared-bottom": ("shared_bottom", "SharedBottom"),
+    "cmf": ("cmf", "CMF"),
+    "emcdr": ("emcdr", "EMCDR"),
+    "ptupcdr": ("ptupcdr", "PTUPCDR"),
+    "conet": ("conet", "CoNet"),
+    "dann": ("dann", "DANN"),
+    "item-mean": ("item_mean", "ItemMean"),
 }
 
-from xcatrec.names import LEARNED_TRANSFER, PEERS, TARGET_ONLY, TRANSFER  # noqa: E402  (re-exported)
+#: The classes (and their configs) this package exports, by the module that defines them.
+_CLASSES: dict[str, str] = {
+    **{cls: module for module, cls in _REGISTRY.values()},
+    **{cls + "Config": module for module, cls in _REGISTRY.values() if cls != "SourceOnlyKNN"},
+    "TrainConfig": "xcatrec.training.config",
+}
+
+
+def _load(module: str, name: str) -> Any:
+    return getattr(importlib.import_module(module if "." in module else f"xcatrec.models.{module}"), name)
+
+
+class _Methods(Mapping):
+    """Method name -> Recommender class, a read-only mapping that imports a method's module on lookup.
+
+    Names, ``in`` and ``len`` cost nothing; ``METHODS["ease"]`` imports only :mod:`xcatrec.models.ease`,
+    while ``values()`` and ``items()`` import every method (TensorFlow with them).
+    """
+
+    def __getitem__(self, name: str) -> type[Recommender]:
+        return _load(*_REGISTRY[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_REGISTRY)
+
+    def __len__(self) -> int:
+        return len(_REGISTRY)
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{name!r}: {cls}" for name, (_, cls) in _REGISTRY.items()) + "}"
+
+
+#: Every method, by name: ``METHODS["ease"]`` is :class:`~xcatrec.models.ease.EASE`.
+METHODS: Mapping[str, type[Recommender]] = _Methods()
+
+
+def __getattr__(name: str) -> Any:
+    """``from xcatrec.models import BPRMF`` imports :mod:`xcatrec.models.bpr_mf` then (PEP 562)."""
+    if name in _CLASSES:
+        return _load(_CLASSES[name], name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_CLASSES))
+
 
 def make_model(method: str, sizes: DatasetSizes, **options: Any) -> Recommender:
     """Build the method named ``method`` for a data set of ``sizes``, with config fields ``options``.

@@ -3,18 +3,34 @@
 losses, layers, the lazy Adam optimizer and model selection (:mod:`xcatrec.training.selection`).
 
 Layering: this package imports :mod:`xcatrec.core`, :mod:`xcatrec.data` and :mod:`xcatrec.evaluation`,
-never :mod:`xcatrec.models`. Importing it imports TensorFlow.
+never :mod:`xcatrec.models`. Its Keras parts (layers, losses, the recommender base) import TensorFlow
+when first used; the loop settings and model selection do not.
 """
 
-from xcatrec.training.config import TrainConfig
-from xcatrec.training.layers import MLP, FactorNet, assign_weights, embedding, mlp_numpy, numpy_weights
-from xcatrec.training.losses import binary_cross_entropy, replica_mean, row_loss
-from xcatrec.training.recommender import KerasRecommender, checkpoint_path, load_checkpoint
-from xcatrec.training.rows import Negatives, Rows
-from xcatrec.training.sampling import NegativeSampler
-from xcatrec.training.selection import Validation, ndcg_validation, rating_validation, validation_users
+import importlib
+from typing import Any
 
-__all__ = ["FactorNet", "KerasRecommender", "MLP", "NegativeSampler", "Negatives", "Rows", "TrainConfig",
-           "Validation", "assign_weights", "binary_cross_entropy", "checkpoint_path", "embedding",
-           "load_checkpoint", "mlp_numpy", "ndcg_validation", "numpy_weights", "rating_validation",
-           "replica_mean", "row_loss", "validation_users"]
+#: Each exported name and its module; a module is imported on first use (PEP 562), so code that only
+#: needs model selection or the loop settings does not load TensorFlow.
+_EXPORTS = {
+    "TrainConfig": "config",
+    **dict.fromkeys(("MLP", "FactorNet", "assign_weights", "embedding", "mlp_numpy", "numpy_weights"), "layers"),
+    **dict.fromkeys(("binary_cross_entropy", "replica_mean", "row_loss"), "losses"),
+    **dict.fromkeys(("KerasRecommender", "checkpoint_path", "load_checkpoint"), "recommender"),
+    **dict.fromkeys(("Negatives", "Rows"), "rows"),
+    "NegativeSampler": "sampling",
+    **dict.fromkeys(("Validation", "ndcg_validation", "rating_validation", "validation_users"), "selection"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"xcatrec.training.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+__all__ = sorted(_EXPORTS)
