@@ -253,3 +253,18 @@ def test_help_shows_fit_and_recommend_model():
     commands = parser._subparsers._group_actions[0].choices
     assert "--save" in commands["fit"].format_help() and "--tune" in commands["fit"].format_help()
     assert all(flag in commands["recommend"].format_help() for flag in ("--model", "--users", "--out"))
+
+
+def test_serving_a_model_that_needs_no_keras_never_imports_tensorflow(folders):
+    """The registry imports only the served method's module: a kNN folder answers without TensorFlow
+    (which alone takes about ten seconds to import)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom xcatrec.cli import main\n"
+             f"assert main(['recommend', '--model', {str(folders['cross-itemknn'])!r}, '--user', 'u0', "
+             "'--quiet']) == 0\n"
+             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'tensorflow imported'")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "served by: model" in done.stdout
