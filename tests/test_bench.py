@@ -223,8 +223,18 @@ class _SwallowsCtrlC:
         sum(range(10))  # bytecode after the signal: the handler runs (and raises) here
 
 
+@pytest.fixture
+def sigint(request):
+    """SIGINT set to ``request.param`` (Python's own handler by default, as in a terminal; a test run
+    started in the background inherits it ignored) for one test, then put back."""
+    previous = signal.signal(signal.SIGINT, getattr(request, "param", signal.default_int_handler))
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_a_ctrl_c_lost_in_a_finaliser_still_stops_the_benchmark_after_the_run(tmp_path, capsys, monkeypatch):
+def test_a_ctrl_c_lost_in_a_finaliser_still_stops_the_benchmark_after_the_run(tmp_path, capsys, monkeypatch,
+                                                                              sigint):
     config, out = _config(tmp_path), tmp_path / "out"
     import xcatrec.bench as bench
     from xcatrec.experiment import run_seeds as real
@@ -234,7 +244,6 @@ def test_a_ctrl_c_lost_in_a_finaliser_still_stops_the_benchmark_after_the_run(tm
         return real(*args, **kwargs)
 
     monkeypatch.setattr(bench, "run_seeds", run_seeds)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     with monkeypatch.context() as without:  # Python's handler alone: each Ctrl-C is lost, all 4 runs go on
         without.setattr(bench, "_interrupts", lambda: contextlib.nullcontext(lambda: False))
         code, err = _bench(capsys, config, "--out-dir", tmp_path / "lost")
@@ -246,6 +255,17 @@ def test_a_ctrl_c_lost_in_a_finaliser_still_stops_the_benchmark_after_the_run(tm
     monkeypatch.undo()
     code, err = _bench(capsys, config, "--out-dir", out, "--resume")
     assert code == 0 and len(_runs(out)) == 4
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("sigint", [signal.SIG_IGN], indirect=True)
+def test_an_ignored_sigint_stays_ignored(sigint):
+    from xcatrec.bench import _interrupts
+
+    with _interrupts() as interrupted:
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # a background job keeps running
+        assert not interrupted()
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
 
 
 def test_resume_reuses_only_runs_of_the_same_settings(tmp_path, capsys):
