@@ -107,7 +107,7 @@ def make_model(method: str, sizes: DatasetSizes, **options: Any) -> Recommender:
     return cls(sizes, cls.config_class(**options))
 
 
-__all__ = ["METHODS", "TARGET_ONLY", "TRANSFER", "LEARNED_TRANSFER", "make_model", "Recommender", "ModelConfig", "TrainConfig", "FitReport", "Phase",
+__all__ = ["METHODS", "TARGET_ONLY", "TRANSFER", "LEARNED_TRANSFER", "PEERS", "make_model", "Recommender", "ModelConfig", "TrainConfig", "FitReport", "Phase",
            "Popularity", "PopularityConfig", "BPRMF", "BPRMFConfig", "ItemKNN", "ItemKNNConfig",
            "CrossItemKNN", "CrossItemKNNConfig", "SourceOnlyKNN", "SeedCNN", "SeedCNNConfig",
            "Finetune", "FinetuneConfig", "SharedBottom", "SharedBottomConfig", "CMF", "CMFConfig", "EMCDR",
