@@ -72,11 +72,39 @@ def test_summary_carries_bootstrap_intervals_and_verdict_words(finished):
     assert row["boot_low"] <= row["boot_rel"] <= row["boot_high"]
     assert "verdict" in (finished / "summary.md").read_text()
     best = compare_best(records, "s", ["cross-itemknn", "popularity"], ["itemknn"])
-    means = table["NDCG@10"]
-    assert best["challenger"] == means[["cross-itemknn", "popularity"]].idxmax()
+    valid = records[(records.kind == "valid") & (records.protocol == "full") & (records.metric == "ndcg")
+                    & (records.k == 10)].groupby("method")["value"].mean()
+    assert best["selected_by"] == {"challenger": "valid", "reference": "test"}
+    assert best["challenger"] == valid[["cross-itemknn", "popularity"]].idxmax()
     assert best["verdict"] in words and best["challenger"] in best["sentence"]
+    on_test = compare_best(records, "s", ["cross-itemknn", "popularity"], ["itemknn"], select="test")
+    assert on_test["challenger"] == table["NDCG@10"][["cross-itemknn", "popularity"]].idxmax()
     with pytest.raises(ConfigError, match="ran in scenario"):
         compare_best(records, "s", ["cmf"], ["itemknn"])
+    for bad in ({"select": "train"}, {"select_reference": "train"}):
+        with pytest.raises(ConfigError, match="select"):
+            compare_best(records, "s", ["popularity"], ["itemknn"], **bad)
+
+
+def test_the_best_of_a_side_is_picked_on_validation_even_where_test_disagrees(finished):
+    records = load_results(finished)[0]
+    flipped = records.copy()
+    # make popularity the better challenger on validation only: test records stay as they were
+    on_valid = (flipped.kind == "valid") & (flipped.method == "popularity")
+    flipped.loc[on_valid, "value"] = 1.0
+    best = compare_best(flipped, "s", ["cross-itemknn", "popularity"], ["itemknn"])
+    assert best["challenger"] == "popularity"
+    on_test = compare_best(flipped, "s", ["cross-itemknn", "popularity"], ["itemknn"], select="test")
+    assert on_test["challenger"] == compare_best(records, "s", ["cross-itemknn", "popularity"], ["itemknn"],
+                                                 select="test")["challenger"]
+    # the reference is the strongest on test, whatever validation says: flipping it there changes nothing
+    test_means = records[records.kind == "test"].query("protocol == 'full' and metric == 'ndcg' and k == 10")
+    strongest = test_means.groupby("method")["value"].mean()[["cross-itemknn", "itemknn"]].idxmax()
+    weaker = ({"cross-itemknn", "itemknn"} - {strongest}).pop()
+    flipped.loc[(flipped.kind == "valid") & (flipped.method == weaker), "value"] = 2.0
+    assert compare_best(flipped, "s", ["popularity"], ["cross-itemknn", "itemknn"])["reference"] == strongest
+    assert compare_best(flipped, "s", ["popularity"], ["cross-itemknn", "itemknn"],
+                        select_reference="valid")["reference"] == weaker
 
 
 def test_resume_reuses_the_search_instead_of_running_it_again(tmp_path, finished):

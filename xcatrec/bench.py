@@ -648,29 +648,57 @@ def verdict_table(summary: pd.DataFrame, scenario: str, *, protocol: str = "full
 
 
 def compare_best(records: pd.DataFrame | list[dict], scenario: str, challengers, references, *,
-                 metric_name: str = "NDCG@10") -> dict[str, Any]:
+                 metric_name: str = "NDCG@10", select: str = "valid",
+                 select_reference: str = "test") -> dict[str, Any]:
     """The best of ``challengers`` against the best of ``references`` in one scenario, over users and seeds.
 
-    "Best" is the highest mean full-ranking NDCG@10 over seeds. The comparison is the paired
-    bootstrap of :func:`xcatrec.evaluation.bootstrap.compare_runs` on the per-user records, and the
-    words come from :func:`~xcatrec.evaluation.bootstrap.verdict` at :data:`VERDICT_THRESHOLD`.
+    "Best" is the highest full-ranking NDCG@10 averaged over seeds, read on the rows ``select``
+    names for the challenger and ``select_reference`` for the reference (``"valid"`` or ``"test"``).
+    The defaults make a "beats" hard to earn from both ends:
+
+    - the challenger is picked on validation, before its test rows are read, so its test score
+      carries no winner's curse (picking it on test, ``select="test"``, flatters it);
+    - the reference is the strongest on test, so the challenger must beat the best reference in
+      hindsight, not one that merely looked best on validation.
+
+    Only methods with per-user test records can be picked. The comparison is the paired bootstrap of
+    :func:`xcatrec.evaluation.bootstrap.compare_runs` on the per-user test records, and the words
+    come from :func:`~xcatrec.evaluation.bootstrap.verdict` at :data:`VERDICT_THRESHOLD`.
 
     Returns:
-        ``challenger``, ``reference`` (the methods picked), ``result`` (the bootstrap result),
-        ``verdict`` (the words) and ``sentence`` (:func:`~xcatrec.evaluation.bootstrap.describe`).
+        ``challenger``, ``reference`` (the methods picked), ``selected_by`` (``{"challenger": select,
+        "reference": select_reference}``), ``result`` (the bootstrap result), ``verdict`` (the
+        words) and ``sentence`` (:func:`~xcatrec.evaluation.bootstrap.describe`).
+
+    Raises:
+        ConfigError: ``select`` or ``select_reference`` is neither ``"valid"`` nor ``"test"``; no method
+            of a side ran in ``scenario`` (with ``"valid"``: has validation records there).
     """
     from xcatrec.evaluation.bootstrap import compare_runs, describe, per_user_frame, verdict
     from xcatrec.evaluation.stats import pick_best
 
+    for name, value in (("select", select), ("select_reference", select_reference)):
+        if value not in ("valid", "test"):
+            raise ConfigError(f"Unknown {name}={value!r}.", f'Pass {name}="valid" or {name}="test".')
     rows = records.to_dict("records") if isinstance(records, pd.DataFrame) else list(records)
     frame = per_user_frame([r for r in rows if r.get("kind") == "per-user" and r.get("scenario") == scenario
                             and r.get("protocol") == "full"])
-    means = frame.groupby(["method", "seed"])["ndcg@10"].mean().groupby("method").mean()
-    pick = pick_best(means, challengers, references, missing=f"ran in scenario {scenario!r}")
+    means = {"test": frame.groupby(["method", "seed"])["ndcg@10"].mean().groupby("method").mean()}
+    valid = pd.DataFrame([r for r in rows if r.get("kind") == "valid" and r.get("scenario") == scenario
+                          and r.get("protocol") == "full" and r.get("metric") == "ndcg" and r.get("k") == 10],
+                         columns=["method", "seed", "value"])
+    means["valid"] = valid.groupby(["method", "seed"])["value"].mean().groupby("method").mean()
+    means["valid"] = means["valid"][means["valid"].index.isin(means["test"].index)]
+    missing = {"test": f"ran in scenario {scenario!r}",
+               "valid": f"ran in scenario {scenario!r} with validation records"}
+    pick = {"challenger": pick_best(means[select], challengers, challengers, missing=missing[select])["challenger"],
+            "reference": pick_best(means[select_reference], references, references,
+                                   missing=missing[select_reference])["reference"]}
     with warnings.catch_warnings():  # only the seeds both ran are compared (describe() says how many)
         warnings.simplefilter("ignore", UserWarning)
         result = compare_runs(frame, pick["challenger"], pick["reference"], metric="ndcg@10", on_missing="drop")
-    return {**pick, "result": result, "verdict": verdict(result, threshold=VERDICT_THRESHOLD),
+    return {**pick, "selected_by": {"challenger": select, "reference": select_reference}, "result": result,
+            "verdict": verdict(result, threshold=VERDICT_THRESHOLD),
             "sentence": describe(result, pick["challenger"], pick["reference"], threshold=VERDICT_THRESHOLD,
                                  metric_name=metric_name)}
 
@@ -689,7 +717,9 @@ class Goal:
 
 
 def goal_table(records: pd.DataFrame | list[dict], goals: list[Goal]) -> pd.DataFrame:
-    """One row per goal: the methods compared, the relative difference with its 95% paired-bootstrap
+    """One row per goal: the methods compared (the challenger picked on validation, the reference the
+    strongest on test, see :func:`compare_best`),
+    the relative difference with its 95% paired-bootstrap
     interval over users and seeds, the verdict, and ``met``: the interval's lower end clears ``bar``
     (or, with ``bar == 0``, the verdict is "beats"). A goal whose methods did not run is ``met = None``."""
     rows = []
