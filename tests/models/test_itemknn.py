@@ -167,10 +167,10 @@ def test_real_electronics_to_clothing_fits_fast_and_beats_popularity(shared_data
     from xcatrec.data import load_dataset
 
     ds = load_dataset("amazon-elec-cloth", data_dir=shared_data_dir)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds: wall time on a shared machine also measures the neighbours
     model = ItemKNN(ds.sizes)
     model.fit(ds)
-    assert time.perf_counter() - start < 10.0
+    assert time.process_time() - start < 10.0  # a guard against a quadratic fit, not a benchmark
     pop = Popularity(ds.sizes)
     pop.fit(ds)
     got = {m.name: evaluate(m, ds, ks=(10,), part="valid")["ndcg@10"] for m in (model, pop)}
