@@ -107,6 +107,29 @@ def test_the_best_of_a_side_is_picked_on_validation_even_where_test_disagrees(fi
                         select_reference="valid")["reference"] == weaker
 
 
+def test_held_out_users_pick_the_challenger_on_some_test_users_and_report_on_the_others(finished):
+    import numpy as np
+
+    from xcatrec.evaluation.bootstrap import per_user_frame
+
+    records = load_results(finished)[0]
+    frame = per_user_frame([r for r in records.to_dict("records") if r["kind"] == "per-user"])
+    challengers, references = ["cross-itemknn", "popularity"], ["itemknn"]
+    for share, seed in ((0.5, 0), (0.3, 7)):
+        best = compare_best(records, "s", challengers, references, select="held-out-users",
+                            selection_share=share, selection_seed=seed)
+        drawn = np.random.default_rng(seed).random(frame["user"].max() + 1) < share
+        picked_on = frame[drawn[frame["user"]]]
+        means = picked_on.groupby(["method", "seed"])["ndcg@10"].mean().groupby("method").mean()
+        assert best["challenger"] == means[challengers].idxmax()
+        reported = frame[~drawn[frame["user"]] & (frame["method"] == best["reference"])]
+        assert best["result"].n_users == len(reported) > 0  # only the users nobody was picked on
+        assert best["selected_by"]["challenger"] == "held-out-users"
+    for bad in (0.0, 1.0):
+        with pytest.raises(ConfigError, match="selection_share"):
+            compare_best(records, "s", challengers, references, select="held-out-users", selection_share=bad)
+
+
 def test_resume_reuses_the_search_instead_of_running_it_again(tmp_path, finished):
     import shutil
 

@@ -56,6 +56,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
 import pandas as pd
 
 import xcatrec
@@ -649,7 +650,8 @@ def verdict_table(summary: pd.DataFrame, scenario: str, *, protocol: str = "full
 
 def compare_best(records: pd.DataFrame | list[dict], scenario: str, challengers, references, *,
                  metric_name: str = "NDCG@10", select: str = "valid",
-                 select_reference: str = "test") -> dict[str, Any]:
+                 select_reference: str = "test", selection_share: float = 0.5,
+                 selection_seed: int = 0) -> dict[str, Any]:
     """The best of ``challengers`` against the best of ``references`` in one scenario, over users and seeds.
 
     "Best" is the highest full-ranking NDCG@10 averaged over seeds, read on the rows ``select``
@@ -661,6 +663,11 @@ def compare_best(records: pd.DataFrame | list[dict], scenario: str, challengers,
     - the reference is the strongest on test, so the challenger must beat the best reference in
       hindsight, not one that merely looked best on validation.
 
+    ``select="held-out-users"`` picks the challenger on a random ``selection_share`` of the test users
+    (drawn once per user id with ``selection_seed``) and reports everything, the reference included, on
+    the other users only. In a cold-start scenario the validation users are warm, so this is the one
+    selection *on cold users* that the records allow: post hoc, with no refit, and on fewer users.
+
     Only methods with per-user test records can be picked. The comparison is the paired bootstrap of
     :func:`xcatrec.evaluation.bootstrap.compare_runs` on the per-user test records, and the words
     come from :func:`~xcatrec.evaluation.bootstrap.verdict` at :data:`VERDICT_THRESHOLD`.
@@ -671,25 +678,35 @@ def compare_best(records: pd.DataFrame | list[dict], scenario: str, challengers,
         words) and ``sentence`` (:func:`~xcatrec.evaluation.bootstrap.describe`).
 
     Raises:
-        ConfigError: ``select`` or ``select_reference`` is neither ``"valid"`` nor ``"test"``; no method
-            of a side ran in ``scenario`` (with ``"valid"``: has validation records there).
+        ConfigError: ``select`` is not ``"valid"``, ``"test"`` or ``"held-out-users"``, or
+            ``select_reference`` not ``"valid"`` or ``"test"``; ``selection_share`` is not in (0, 1); no
+            method of a side ran in ``scenario`` (with ``"valid"``: has validation records there).
     """
     from xcatrec.evaluation.bootstrap import compare_runs, describe, per_user_frame, verdict
     from xcatrec.evaluation.stats import pick_best
 
-    for name, value in (("select", select), ("select_reference", select_reference)):
-        if value not in ("valid", "test"):
-            raise ConfigError(f"Unknown {name}={value!r}.", f'Pass {name}="valid" or {name}="test".')
+    for name, value, allowed in (("select", select, ("valid", "test", "held-out-users")),
+                                 ("select_reference", select_reference, ("valid", "test"))):
+        if value not in allowed:
+            raise ConfigError(f"Unknown {name}={value!r}.", f"Pass {name}= one of {list(allowed)}.")
+    if not 0 < selection_share < 1:
+        raise ConfigError(f"selection_share must be in (0, 1), got {selection_share}.", "Pass 0.5, for example.")
     rows = records.to_dict("records") if isinstance(records, pd.DataFrame) else list(records)
     frame = per_user_frame([r for r in rows if r.get("kind") == "per-user" and r.get("scenario") == scenario
                             and r.get("protocol") == "full"])
-    means = {"test": frame.groupby(["method", "seed"])["ndcg@10"].mean().groupby("method").mean()}
+    means = {}
+    if select == "held-out-users":
+        drawn = np.random.default_rng(selection_seed).random(int(frame["user"].max()) + 1) < selection_share
+        chosen = drawn[frame["user"].to_numpy()]
+        means[select] = frame[chosen].groupby(["method", "seed"])["ndcg@10"].mean().groupby("method").mean()
+        frame = frame[~chosen]  # the rest of the comparison sees only the users nobody was picked on
+    means["test"] = frame.groupby(["method", "seed"])["ndcg@10"].mean().groupby("method").mean()
     valid = pd.DataFrame([r for r in rows if r.get("kind") == "valid" and r.get("scenario") == scenario
                           and r.get("protocol") == "full" and r.get("metric") == "ndcg" and r.get("k") == 10],
                          columns=["method", "seed", "value"])
     means["valid"] = valid.groupby(["method", "seed"])["value"].mean().groupby("method").mean()
     means["valid"] = means["valid"][means["valid"].index.isin(means["test"].index)]
-    missing = {"test": f"ran in scenario {scenario!r}",
+    missing = {"test": f"ran in scenario {scenario!r}", "held-out-users": f"ran in scenario {scenario!r}",
                "valid": f"ran in scenario {scenario!r} with validation records"}
     pick = {"challenger": pick_best(means[select], challengers, challengers, missing=missing[select])["challenger"],
             "reference": pick_best(means[select_reference], references, references,
