@@ -15,7 +15,8 @@ from xcatrec.models import make_model
 from xcatrec.testing import make_tiny_dataset
 from xcatrec.training.losses import item_log_frequency
 from xcatrec.training.rows import first_rows
-from xcatrec.training.streaming import ShardRows
+from xcatrec.models.shared_bottom import mixed_rows
+from xcatrec.training.streaming import MixedShardRows, ShardRows
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def test_a_method_trained_from_shards_learns(tiny, shards):
     assert evaluate(model, tiny)["ndcg@10"] > evaluate(popularity, tiny)["ndcg@10"] + 0.1
 
 
-def test_streaming_refuses_other_sizes_multi_category_phases_and_bad_options(tiny, shards):
+def test_streaming_refuses_other_sizes_unsupported_phases_and_bad_options(tiny, shards):
     with pytest.raises(DataError, match="built for"):
         make_model("bpr-mf", make_tiny_dataset(n_tgt=20).sizes).stream_from(shards)
     cmf = make_model("cmf", tiny.sizes, epochs=1).stream_from(shards)
@@ -96,3 +97,65 @@ def test_streaming_refuses_other_sizes_multi_category_phases_and_bad_options(tin
         ShardRows(shards, "target", shuffle_buffer=0)
     with pytest.raises(DataError, match="no source/valid part"):
         ShardRows(shards, "source", "valid")
+
+
+# ------------------------------------------------------------------ both categories (shared-bottom)
+def test_mixed_epochs_hold_every_row_of_both_categories_once_with_negatives_of_their_own(tiny, shards):
+    rows = MixedShardRows(shards, negatives=2, shuffle_buffer=64)
+    got = batches(rows.stream(batch_size=32, seed=3, epochs=2))
+    total = len(tiny.source.train) + len(tiny.target.train)
+    steps = -(-total // 32)
+    assert len(rows) == total and len(got) == 2 * steps
+    want = Counter([(0, u, i) for u, i in zip(tiny.source.train.users.tolist(), tiny.source.train.items.tolist())]
+                   + [(1, u, i) for u, i in zip(tiny.target.train.users.tolist(), tiny.target.train.items.tolist())])
+    orders = []
+    for epoch in (got[:steps], got[steps:]):
+        triples = [(int(t), u, i) for b in epoch for t, u, i in zip(b["is_target"], b["user"].tolist(),
+                                                                   b["pos"].tolist())]
+        assert Counter(triples) == want
+        orders.append([t for t, _, _ in triples])
+    assert orders[0] != orders[1]
+    first = orders[0][:len(orders[0]) // 2]
+    assert 0 < sum(first) < len(first)  # the two categories are mixed, not one after the other
+    for b in got:
+        t = b["is_target"].astype(bool)
+        assert b["neg"][~t].max(initial=0) < tiny.source.n_items and b["neg"][t].max(initial=0) < tiny.target.n_items
+    neg_src = np.concatenate([b["neg"][b["is_target"] == 0] for b in got]).ravel()
+    assert tiny.source.n_items > tiny.target.n_items
+    assert neg_src.max() >= tiny.target.n_items  # source negatives range over the (larger) source catalogue
+
+
+@pytest.mark.parametrize("loss", ["bpr", "softmax"])
+def test_mixed_shard_rows_have_the_columns_of_mixed_rows(tiny, shards, loss):
+    model = make_model("shared-bottom", tiny.sizes, loss=loss, negatives=2)
+    phase = model.phases[0]
+    memory = mixed_rows(tiny, 2, loss)
+    streamed = model.stream_from(shards).training_rows(phase, tiny)
+    assert isinstance(streamed, MixedShardRows)
+    head = streamed.first(len(memory))  # every row as written (source rows first, interleaved shard files)
+    mem = first_rows(memory, len(memory))
+    assert {k: (v.dtype, v.shape[1:]) for k, v in head.items()} == {k: (v.dtype, v.shape[1:]) for k, v in mem.items()}
+    np.testing.assert_array_equal(head["is_target"][:len(tiny.source.train)], 0)  # the source part first
+
+    def by_row(columns):  # the rows in one order, to compare them as sets
+        order = np.lexsort((columns["pos"], columns["user"], columns["is_target"]))
+        return {k: v[order] for k, v in columns.items()}
+
+    head, mem = by_row(head), by_row(mem)
+    for column in ("user", "is_target", "pos") + (("log_q", "log_q_neg") if loss == "softmax" else ()):
+        np.testing.assert_allclose(head[column], mem[column], rtol=1e-6, err_msg=column)
+
+
+def test_shared_bottom_trained_from_shards_learns(tiny, shards):
+    options = dict(epochs=20, batch_size=32, dim=8, learning_rate=0.02, valid_users=0, patience=0, loss="bpr")
+    model = make_model("shared-bottom", tiny.sizes, **options).stream_from(shards)
+    loss = model.fit(tiny).history["loss"]
+    assert np.mean(loss[-3:]) < 0.8 * loss[0]
+    popularity = make_model("popularity", tiny.sizes)
+    popularity.fit(tiny)
+    assert evaluate(model, tiny)["ndcg@10"] > evaluate(popularity, tiny)["ndcg@10"]
+
+
+def test_mixed_shard_rows_refuse_one_category(shards):
+    with pytest.raises(ConfigError, match="both categories"):
+        MixedShardRows(shards, "target")

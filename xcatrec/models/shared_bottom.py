@@ -42,8 +42,10 @@ from xcatrec.errors import ConfigError
 from xcatrec.models.towers import TowerConfig, TowerModel, as_units
 from xcatrec.training import (MLP, NegativeSampler, Negatives, Rows, assign_weights, embedding, mlp_numpy,
                               replica_mean)
+from xcatrec.data.shards import Shards
 from xcatrec.training.layers import softmax_scores
 from xcatrec.training.losses import loss_columns, ranking_loss
+from xcatrec.training.streaming import MixedShardRows, ShardRows
 
 DOMAINS = ("source", "target")
 FUSIONS = ("concat", "gate", "add")
@@ -221,6 +223,12 @@ class SharedBottom(TowerModel):
 
     def rows(self, phase: Phase, dataset: CrossDomainDataset) -> Rows:
         return mixed_rows(dataset, self.config.negatives, self.config.loss)
+
+    def shard_rows(self, phase: Phase, shards: Shards) -> MixedShardRows:
+        """The rows of :func:`mixed_rows`, streamed from the shards of both categories."""
+        cfg: SharedBottomConfig = self.config
+        return MixedShardRows(shards, "both", "train", cfg.loss, cfg.negatives,
+                              getattr(cfg, "shuffle_buffer", ShardRows.shuffle_buffer))
 
     def network(self) -> SharedBottomNet:
         """A Keras network holding the current weights (freshly initialised before fit), e.g. to check

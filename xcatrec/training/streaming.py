@@ -24,6 +24,10 @@ items), a fraction of a percent for catalogue-sized data. The batches have the c
 in-memory rows of a one-category ranking phase (``user``, ``pos``, ``neg`` and the loss's columns),
 so the same network trains on either.
 
+:class:`MixedShardRows` does the same for a phase on both categories (the shared-bottom model's
+``L_s + lambda L_t``): the two parts are merged at random in proportion to their rows, each row tagged
+``is_target`` and given negatives from its own category.
+
 A method trains from shards with
 :meth:`KerasRecommender.stream_from <xcatrec.training.KerasRecommender.stream_from>`.
 """
@@ -104,16 +108,21 @@ class ShardRows:
 
         return columns
 
-    def _rows(self, seed: int, shuffled: bool) -> "tf.data.Dataset":
+    def _read(self, domain: str, seed: int, shuffled: bool) -> "tf.data.Dataset":
+        """The rows of ``domain``'s part, shard files in a fresh order each epoch when ``shuffled``
+        (steps 1 of the module docstring), not yet shuffled row by row."""
         import tensorflow as tf
 
-        part = self.shards.part(self.domain, self.split)
+        part = self.shards.part(domain, self.split)
         files = tf.data.Dataset.from_tensor_slices([str(s.path) for s in part.shards])
         if shuffled:
             files = files.shuffle(len(part.shards), seed=seed, reshuffle_each_iteration=True)
         blocks = files.interleave(lambda f: tf.data.TFRecordDataset(f).map(lambda r: parse_block(r, ("user", "item"))),
                                   cycle_length=min(self.cycle_length, len(part.shards)), block_length=1)
-        rows = blocks.unbatch()
+        return blocks.unbatch()
+
+    def _rows(self, seed: int, shuffled: bool) -> "tf.data.Dataset":
+        rows = self._read(self.domain, seed, shuffled)
         return rows.shuffle(self.shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True) if shuffled else rows
 
     def stream(self, batch_size: int, seed: int, epochs: int) -> "tf.data.Dataset":
@@ -137,6 +146,77 @@ class ShardRows:
         return {k: v.numpy() for k, v in self._columns(0)(tf.constant(0, tf.int64), batch).items()}
 
 
+@dataclass(frozen=True)
+class MixedShardRows(ShardRows):
+    """The training rows of a phase on both categories (``data="both"``, e.g. the shared-bottom model's
+    ``L_s + lambda L_t``), read from the shards of both: the rows of :func:`~xcatrec.models.shared_bottom.
+    mixed_rows` (``user``, ``is_target``, ``pos``, ``neg`` and the loss's columns), streamed.
+
+    Each epoch holds every row of both categories once: the two parts are read as in :class:`ShardRows`,
+    merged at random in proportion to what is left of each (``sample_from_datasets`` weighted by the row
+    counts), then shuffled in one buffer. A row's negatives are drawn uniformly over the items of its own
+    category, and for the softmax its ``log_q`` comes from its own category's item counts.
+    """
+
+    domain: str = "both"
+
+    def __post_init__(self) -> None:
+        if self.domain != "both":
+            raise ConfigError(f"MixedShardRows reads both categories, got domain={self.domain!r}.",
+                              "Use ShardRows for the rows of one category.")
+        for domain in ("source", "target"):
+            ShardRows(self.shards, domain, self.split, self.loss, self.negatives, self.shuffle_buffer,
+                      self.cycle_length)  # the same checks, for each part
+
+    def __len__(self) -> int:
+        return sum(self.shards.part(d, self.split).rows for d in ("source", "target"))
+
+    def _columns(self, seed: int):
+        import tensorflow as tf
+
+        n_items = [self.shards.n_items(d) for d in ("source", "target")]
+        log_f = None
+        if self.loss == "softmax":
+            log_f = []
+            for d in ("source", "target"):
+                counts = self.shards.item_counts(d, self.split)
+                rows = max(self.shards.part(d, self.split).rows, 1)
+                log_f.append(tf.constant(np.log(np.maximum(counts, 1) / rows).astype(np.float32)))
+        log_q_neg = tf.constant([uniform_log_q(self.negatives, n) for n in n_items], tf.float32)
+        sizes = tf.constant(n_items, tf.int64)
+
+        def columns(step, batch: dict) -> dict:
+            size = tf.shape(batch["item"], out_type=tf.int64)[0]
+            target = batch["is_target"]  # int64, 0 or 1
+            draw = tf.random.stateless_uniform(tf.stack([size, self.negatives]),
+                                               seed=tf.stack([tf.constant(seed, tf.int64), step]), dtype=tf.float64)
+            n = tf.gather(sizes, target)[:, None]
+            neg = tf.minimum(tf.cast(tf.floor(draw * tf.cast(n, tf.float64)), tf.int64), n - 1)
+            out = {"user": batch["user"], "is_target": tf.cast(target, tf.float32), "pos": batch["item"], "neg": neg}
+            if log_f is not None:
+                pos = batch["item"]
+                out["log_q"] = tf.where(target == 1, tf.gather(log_f[1], tf.minimum(pos, sizes[1] - 1)),
+                                        tf.gather(log_f[0], tf.minimum(pos, sizes[0] - 1)))
+                out["log_q_neg"] = tf.gather(log_q_neg, target)
+            return out
+
+        return columns
+
+    def _rows(self, seed: int, shuffled: bool) -> "tf.data.Dataset":
+        import tensorflow as tf
+
+        def tagged(target: int):
+            return lambda row: {**row, "is_target": tf.constant(target, tf.int64)}
+
+        parts = [self._read(d, seed + 2 * i, shuffled).map(tagged(i)) for i, d in enumerate(("source", "target"))]
+        if not shuffled:  # as written: the source rows, then the target rows (as in mixed_rows)
+            return parts[0].concatenate(parts[1])
+        counts = np.array([self.shards.part(d, self.split).rows for d in ("source", "target")], np.float64)
+        mixed = tf.data.Dataset.sample_from_datasets(parts, weights=list(counts / counts.sum()), seed=seed + 5,
+                                                     stop_on_empty_dataset=False)
+        return mixed.shuffle(self.shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
+
+
 def sample_rows(rows: Rows | ShardRows, n: int = 4) -> dict[str, np.ndarray]:
     """The first ``n`` rows of a phase, from memory (:func:`~xcatrec.training.rows.first_rows`) or shards."""
     return rows.first(n) if isinstance(rows, ShardRows) else first_rows(rows, n)
@@ -154,7 +234,7 @@ def phase_shard_rows(model: Any, phase: Any, shards: Shards) -> ShardRows:
     if phase.data not in ("source", "target") or getattr(cfg, "loss", None) not in RANKING_LOSSES:
         raise ConfigError(f"{model.name}: phase {phase.name!r} (data {phase.data!r}, loss "
                           f"{getattr(cfg, 'loss', None)!r}) cannot stream from shards; only phases on one "
-                          "category with a ranking loss can.",
+                          "category with a ranking loss (and the shared-bottom model's joint phase) can.",
                           f"Train {model.name} from rows in memory, or override shard_rows for its phases.")
     return ShardRows(shards, phase.data, "train", cfg.loss, getattr(cfg, "negatives", 1),
                      getattr(cfg, "shuffle_buffer", ShardRows.shuffle_buffer))
