@@ -149,8 +149,9 @@ class ShardRows:
 @dataclass(frozen=True)
 class MixedShardRows(ShardRows):
     """The training rows of a phase on both categories (``data="both"``, e.g. the shared-bottom model's
-    ``L_s + lambda L_t``), read from the shards of both: the rows of :func:`~xcatrec.models.shared_bottom.
-    mixed_rows` (``user``, ``is_target``, ``pos``, ``neg`` and the loss's columns), streamed.
+    ``L_s + lambda L_t``), read from the shards of both: the rows of
+    :func:`~xcatrec.models.shared_bottom.mixed_rows` (``user``, ``is_target``, ``pos``, ``neg`` and the
+    loss's columns), streamed.
 
     Each epoch holds every row of both categories once: the two parts are read as in :class:`ShardRows`,
     merged at random in proportion to what is left of each (``sample_from_datasets`` weighted by the row
