@@ -673,9 +673,10 @@ def compare_best(records: pd.DataFrame | list[dict], scenario: str, challengers,
     come from :func:`~xcatrec.evaluation.bootstrap.verdict` at :data:`VERDICT_THRESHOLD`.
 
     Returns:
-        ``challenger``, ``reference`` (the methods picked), ``selected_by`` (``{"challenger": select,
-        "reference": select_reference}``), ``result`` (the bootstrap result), ``verdict`` (the
-        words) and ``sentence`` (:func:`~xcatrec.evaluation.bootstrap.describe`).
+        ``challenger``, ``reference`` (the methods picked), ``selected_by`` (the rows each side was
+        picked on, by side: ``{"challenger": ..., "reference": ...}``), ``result`` (the bootstrap
+        result), ``verdict`` (the words) and ``sentence``
+        (:func:`~xcatrec.evaluation.bootstrap.describe`).
 
     Raises:
         ConfigError: ``select`` is not ``"valid"``, ``"test"`` or ``"held-out-users"``, or
