@@ -16,7 +16,7 @@ from xcatrec.testing import make_tiny_dataset
 from xcatrec.training.losses import item_log_frequency
 from xcatrec.training.rows import first_rows
 from xcatrec.models.shared_bottom import mixed_rows
-from xcatrec.training.streaming import MixedShardRows, ShardRows
+from xcatrec.training.streaming import JointShardRows, MixedShardRows, ShardRows
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +88,11 @@ def test_a_method_trained_from_shards_learns(tiny, shards):
 def test_streaming_refuses_other_sizes_unsupported_phases_and_bad_options(tiny, shards):
     with pytest.raises(DataError, match="built for"):
         make_model("bpr-mf", make_tiny_dataset(n_tgt=20).sizes).stream_from(shards)
-    cmf = make_model("cmf", tiny.sizes, epochs=1).stream_from(shards)
+    conet = make_model("conet", tiny.sizes, epochs=1).stream_from(shards)
     with pytest.raises(ConfigError, match="cannot stream from shards"):
-        cmf.fit(tiny)
+        conet.fit(tiny)
+    with pytest.raises(ConfigError, match="ranking losses"):  # CMF streams, but not with its rating loss
+        JointShardRows(shards, loss="mse")
     with pytest.raises(ConfigError, match="ranking losses"):
         ShardRows(shards, "target", loss="mse")
     with pytest.raises(ConfigError, match="shuffle_buffer"):
@@ -159,3 +161,39 @@ def test_shared_bottom_trained_from_shards_learns(tiny, shards):
 def test_mixed_shard_rows_refuse_one_category(shards):
     with pytest.raises(ConfigError, match="both categories"):
         MixedShardRows(shards, "target")
+
+
+# ------------------------------------------------------------------ the joint item space (CMF)
+@pytest.mark.parametrize("loss", ["bpr", "softmax"])
+def test_joint_shard_rows_have_the_columns_of_cmf_rows(tiny, shards, loss):
+    model = make_model("cmf", tiny.sizes, loss=loss, negatives=2, source_weight=0.4)
+    phase = model.phases[0]
+    memory = model.rows(phase, tiny)
+    streamed = model.stream_from(shards).training_rows(phase, tiny)
+    assert isinstance(streamed, JointShardRows) and len(streamed) == len(memory)
+    head = streamed.first(len(memory))
+    mem = first_rows(memory, len(memory))
+    assert {k: (v.dtype, v.shape[1:]) for k, v in head.items()} == {k: (v.dtype, v.shape[1:]) for k, v in mem.items()}
+    np.testing.assert_array_equal(head["pos"][:len(tiny.target.train)] < tiny.target.n_items, True)  # target first
+
+    def by_row(columns):
+        order = np.lexsort((columns["pos"], columns["user"]))
+        return {k: v[order] for k, v in columns.items()}
+
+    head, mem = by_row(head), by_row(mem)
+    for column in ("user", "pos", "weight") + (("log_q", "log_q_neg") if loss == "softmax" else ()):
+        np.testing.assert_allclose(head[column], mem[column], rtol=1e-6, err_msg=column)
+    source = head["pos"] >= tiny.target.n_items  # each row's negatives lie in its own category's range
+    assert (head["neg"][source] >= tiny.target.n_items).all() and (head["neg"][~source] < tiny.target.n_items).all()
+    assert head["neg"].max() < tiny.target.n_items + tiny.source.n_items
+
+
+def test_cmf_trained_from_shards_learns(tiny, shards):
+    options = dict(epochs=25, batch_size=32, dim=8, learning_rate=0.05, reg=1e-3, valid_users=0, patience=0,
+                   loss="bpr")
+    model = make_model("cmf", tiny.sizes, **options).stream_from(shards)
+    loss = model.fit(tiny).history["loss"]
+    assert np.mean(loss[-3:]) < 0.6 * loss[0]
+    popularity = make_model("popularity", tiny.sizes)
+    popularity.fit(tiny)
+    assert evaluate(model, tiny)["ndcg@10"] > evaluate(popularity, tiny)["ndcg@10"] + 0.1

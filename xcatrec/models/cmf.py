@@ -24,11 +24,13 @@ import numpy as np
 
 from xcatrec.core.base import Phase, saved_arrays
 from xcatrec.core.search import FACTOR_SPACE, Float
+from xcatrec.data.shards import Shards
 from xcatrec.data.types import CrossDomainDataset
 from xcatrec.errors import ConfigError
 from xcatrec.models.mf_training import FactorConfig, RatingFactorModel, domain_factors, domain_rows
 from xcatrec.training import Rows, numpy_weights
 from xcatrec.training.losses import item_log_frequency
+from xcatrec.training.streaming import JointShardRows
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,13 @@ class CMF(RatingFactorModel):
         columns["weight"] = np.concatenate([np.ones(len(tgt), np.float32),
                                             np.full(len(src), cfg.source_weight, np.float32)])
         return Rows(columns, tgt.negatives + src.negatives)
+
+    def shard_rows(self, phase: Phase, shards: Shards) -> JointShardRows:
+        """The rows of :meth:`rows`, streamed from the shards of both categories (ranking losses)."""
+        cfg: CMFConfig = self.config
+        return JointShardRows(shards, "both", "train", cfg.loss, cfg.negatives,
+                              getattr(cfg, "shuffle_buffer", JointShardRows.shuffle_buffer),
+                              source_weight=cfg.source_weight)
 
     def export(self, phase: Phase, net: keras.Model) -> dict[str, np.ndarray]:
         state = numpy_weights(net)

@@ -26,7 +26,8 @@ so the same network trains on either.
 
 :class:`MixedShardRows` does the same for a phase on both categories (the shared-bottom model's
 ``L_s + lambda L_t``): the two parts are merged at random in proportion to their rows, each row tagged
-``is_target`` and given negatives from its own category.
+``is_target`` and given negatives from its own category. :class:`JointShardRows` lays the same rows
+out in the joint item space of a collective factorisation (CMF).
 
 A method trains from shards with
 :meth:`KerasRecommender.stream_from <xcatrec.training.KerasRecommender.stream_from>`.
@@ -218,6 +219,59 @@ class MixedShardRows(ShardRows):
         return mixed.shuffle(self.shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
 
 
+@dataclass(frozen=True)
+class JointShardRows(MixedShardRows):
+    """The rows of a factorisation over the joint item space of both categories (CMF: target items
+    first, then the source items shifted by the number of target items), read from the shards of both.
+
+    The columns of :meth:`CMF.rows <xcatrec.models.cmf.CMF.rows>`: ``user``, ``pos`` and ``neg`` (joint
+    item indices; a row's negatives drawn over its own category's items), ``weight`` (1 for target rows,
+    ``source_weight`` for source rows) and, for the softmax, ``log_q`` (the item's share of the rows of
+    both categories) and ``log_q_neg``. Rows are merged and shuffled as in :class:`MixedShardRows`.
+    """
+
+    source_weight: float = 1.0
+
+    def _columns(self, seed: int):
+        import tensorflow as tf
+
+        n_tgt, n_src = self.shards.n_items("target"), self.shards.n_items("source")
+        sizes = tf.constant([n_src, n_tgt], tf.int64)  # indexed by is_target
+        offset = tf.constant([n_tgt, 0], tf.int64)  # source items come after the target items
+        weight = tf.constant([self.source_weight, 1.0], tf.float32)
+        log_q_neg = tf.constant([uniform_log_q(self.negatives, n_src), uniform_log_q(self.negatives, n_tgt)],
+                                tf.float32)
+        log_f = None
+        if self.loss == "softmax":
+            counts = np.concatenate([self.shards.item_counts("target", self.split),
+                                     self.shards.item_counts("source", self.split)])
+            log_f = tf.constant(np.log(np.maximum(counts, 1) / max(len(self), 1)).astype(np.float32))
+
+        def columns(step, batch: dict) -> dict:
+            size = tf.shape(batch["item"], out_type=tf.int64)[0]
+            target = batch["is_target"]
+            draw = tf.random.stateless_uniform(tf.stack([size, self.negatives]),
+                                               seed=tf.stack([tf.constant(seed, tf.int64), step]), dtype=tf.float64)
+            n = tf.gather(sizes, target)[:, None]
+            shift = tf.gather(offset, target)
+            neg = tf.minimum(tf.cast(tf.floor(draw * tf.cast(n, tf.float64)), tf.int64), n - 1) + shift[:, None]
+            out = {"user": batch["user"], "pos": batch["item"] + shift, "neg": neg,
+                   "weight": tf.gather(weight, target)}
+            if log_f is not None:
+                out["log_q"] = tf.gather(log_f, out["pos"])
+                out["log_q_neg"] = tf.gather(log_q_neg, target)
+            return out
+
+        return columns
+
+    def _rows(self, seed: int, shuffled: bool) -> "tf.data.Dataset":
+        rows = super()._rows(seed, shuffled)
+        if shuffled:
+            return rows
+        # as written in CMF.rows: the target rows first, then the source rows
+        return rows.filter(lambda r: r["is_target"] == 1).concatenate(rows.filter(lambda r: r["is_target"] == 0))
+
+
 def sample_rows(rows: Rows | ShardRows, n: int = 4) -> dict[str, np.ndarray]:
     """The first ``n`` rows of a phase, from memory (:func:`~xcatrec.training.rows.first_rows`) or shards."""
     return rows.first(n) if isinstance(rows, ShardRows) else first_rows(rows, n)
@@ -235,7 +289,7 @@ def phase_shard_rows(model: Any, phase: Any, shards: Shards) -> ShardRows:
     if phase.data not in ("source", "target") or getattr(cfg, "loss", None) not in RANKING_LOSSES:
         raise ConfigError(f"{model.name}: phase {phase.name!r} (data {phase.data!r}, loss "
                           f"{getattr(cfg, 'loss', None)!r}) cannot stream from shards; only phases on one "
-                          "category with a ranking loss (and the shared-bottom model's joint phase) can.",
+                          "category with a ranking loss (and the joint phases of shared-bottom and CMF) can.",
                           f"Train {model.name} from rows in memory, or override shard_rows for its phases.")
     return ShardRows(shards, phase.data, "train", cfg.loss, getattr(cfg, "negatives", 1),
                      getattr(cfg, "shuffle_buffer", ShardRows.shuffle_buffer))
