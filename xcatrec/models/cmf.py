@@ -30,7 +30,7 @@ from xcatrec.errors import ConfigError
 from xcatrec.models.mf_training import FactorConfig, RatingFactorModel, domain_factors, domain_rows
 from xcatrec.training import Rows, numpy_weights
 from xcatrec.training.losses import item_log_frequency
-from xcatrec.training.streaming import JointShardRows
+from xcatrec.training.streaming import JointShardRows, config_shard_rows
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,7 @@ class CMF(RatingFactorModel):
 
     def shard_rows(self, phase: Phase, shards: Shards) -> JointShardRows:
         """The rows of :meth:`rows`, streamed from the shards of both categories (ranking losses)."""
-        cfg: CMFConfig = self.config
-        return JointShardRows(shards, "both", "train", cfg.loss, cfg.negatives,
-                              getattr(cfg, "shuffle_buffer", JointShardRows.shuffle_buffer),
-                              source_weight=cfg.source_weight)
+        return config_shard_rows(JointShardRows, self.config, shards, "both", source_weight=self.config.source_weight)
 
     def export(self, phase: Phase, net: keras.Model) -> dict[str, np.ndarray]:
         state = numpy_weights(net)

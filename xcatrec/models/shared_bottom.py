@@ -45,7 +45,7 @@ from xcatrec.training import (MLP, NegativeSampler, Negatives, Rows, assign_weig
 from xcatrec.data.shards import Shards
 from xcatrec.training.layers import softmax_scores
 from xcatrec.training.losses import loss_columns, ranking_loss
-from xcatrec.training.streaming import MixedShardRows, ShardRows
+from xcatrec.training.streaming import MixedShardRows, config_shard_rows
 
 DOMAINS = ("source", "target")
 FUSIONS = ("concat", "gate", "add")
@@ -226,9 +226,7 @@ class SharedBottom(TowerModel):
 
     def shard_rows(self, phase: Phase, shards: Shards) -> MixedShardRows:
         """The rows of :func:`mixed_rows`, streamed from the shards of both categories."""
-        cfg: SharedBottomConfig = self.config
-        return MixedShardRows(shards, "both", "train", cfg.loss, cfg.negatives,
-                              getattr(cfg, "shuffle_buffer", ShardRows.shuffle_buffer))
+        return config_shard_rows(MixedShardRows, self.config, shards, "both")
 
     def network(self) -> SharedBottomNet:
         """A Keras network holding the current weights (freshly initialised before fit), e.g. to check

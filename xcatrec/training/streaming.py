@@ -161,6 +161,8 @@ class MixedShardRows(ShardRows):
     """
 
     domain: str = "both"
+    #: The categories in the order the unshuffled rows are written (:meth:`first`), as in memory.
+    written = ("source", "target")
 
     def __post_init__(self) -> None:
         if self.domain != "both":
@@ -173,19 +175,23 @@ class MixedShardRows(ShardRows):
     def __len__(self) -> int:
         return sum(self.shards.part(d, self.split).rows for d in ("source", "target"))
 
+    def _log_frequency(self) -> np.ndarray:
+        """Per item of the concatenated catalogue ``[source | target]``: ``log`` of its share of its own
+        category's rows (the ``log_q`` of the softmax)."""
+        return np.concatenate([np.log(np.maximum(self.shards.item_counts(d, self.split), 1)
+                                      / max(self.shards.part(d, self.split).rows, 1))
+                               for d in ("source", "target")]).astype(np.float32)
+
     def _columns(self, seed: int):
         import tensorflow as tf
 
-        n_items = [self.shards.n_items(d) for d in ("source", "target")]
-        log_f = None
-        if self.loss == "softmax":
-            log_f = []
-            for d in ("source", "target"):
-                counts = self.shards.item_counts(d, self.split)
-                rows = max(self.shards.part(d, self.split).rows, 1)
-                log_f.append(tf.constant(np.log(np.maximum(counts, 1) / rows).astype(np.float32)))
-        log_q_neg = tf.constant([uniform_log_q(self.negatives, n) for n in n_items], tf.float32)
-        sizes = tf.constant(n_items, tf.int64)
+        n_src, n_tgt = self.shards.n_items("source"), self.shards.n_items("target")
+        sizes = tf.constant([n_src, n_tgt], tf.int64)  # everything below is indexed by is_target
+        log_q_neg = tf.constant([uniform_log_q(self.negatives, n_src), uniform_log_q(self.negatives, n_tgt)],
+                                tf.float32)
+        log_f = tf.constant(self._log_frequency()) if self.loss == "softmax" else None
+        at = tf.constant([0, n_src], tf.int64)  # where each category starts in log_f
+        emit = self._emit(n_src, n_tgt)
 
         def columns(step, batch: dict) -> dict:
             size = tf.shape(batch["item"], out_type=tf.int64)[0]
@@ -193,16 +199,21 @@ class MixedShardRows(ShardRows):
             draw = tf.random.stateless_uniform(tf.stack([size, self.negatives]),
                                                seed=tf.stack([tf.constant(seed, tf.int64), step]), dtype=tf.float64)
             n = tf.gather(sizes, target)[:, None]
-            neg = tf.minimum(tf.cast(tf.floor(draw * tf.cast(n, tf.float64)), tf.int64), n - 1)
-            out = {"user": batch["user"], "is_target": tf.cast(target, tf.float32), "pos": batch["item"], "neg": neg}
+            neg = tf.minimum(tf.cast(tf.floor(draw * tf.cast(n, tf.float64)), tf.int64), n - 1)  # own category
+            out = emit(batch["user"], target, batch["item"], neg)
             if log_f is not None:
-                pos = batch["item"]
-                out["log_q"] = tf.where(target == 1, tf.gather(log_f[1], tf.minimum(pos, sizes[1] - 1)),
-                                        tf.gather(log_f[0], tf.minimum(pos, sizes[0] - 1)))
+                out["log_q"] = tf.gather(log_f, batch["item"] + tf.gather(at, target))
                 out["log_q_neg"] = tf.gather(log_q_neg, target)
             return out
 
         return columns
+
+    def _emit(self, n_src: int, n_tgt: int):
+        """``(user, is_target, item, negatives) -> columns``, items and negatives in their own category."""
+        import tensorflow as tf
+
+        return lambda user, target, item, neg: {"user": user, "is_target": tf.cast(target, tf.float32),
+                                                "pos": item, "neg": neg}
 
     def _rows(self, seed: int, shuffled: bool) -> "tf.data.Dataset":
         import tensorflow as tf
@@ -210,11 +221,12 @@ class MixedShardRows(ShardRows):
         def tagged(target: int):
             return lambda row: {**row, "is_target": tf.constant(target, tf.int64)}
 
-        parts = [self._read(d, seed + 2 * i, shuffled).map(tagged(i)) for i, d in enumerate(("source", "target"))]
-        if not shuffled:  # as written: the source rows, then the target rows (as in mixed_rows)
-            return parts[0].concatenate(parts[1])
+        parts = {d: self._read(d, seed + 2 * i, shuffled).map(tagged(i)) for i, d in enumerate(("source", "target"))}
+        if not shuffled:  # as written in memory
+            return parts[self.written[0]].concatenate(parts[self.written[1]])
         counts = np.array([self.shards.part(d, self.split).rows for d in ("source", "target")], np.float64)
-        mixed = tf.data.Dataset.sample_from_datasets(parts, weights=list(counts / counts.sum()), seed=seed + 5,
+        mixed = tf.data.Dataset.sample_from_datasets([parts["source"], parts["target"]],
+                                                     weights=list(counts / counts.sum()), seed=seed + 5,
                                                      stop_on_empty_dataset=False)
         return mixed.shuffle(self.shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
 
@@ -231,45 +243,24 @@ class JointShardRows(MixedShardRows):
     """
 
     source_weight: float = 1.0
+    written = ("target", "source")
 
-    def _columns(self, seed: int):
+    def _log_frequency(self) -> np.ndarray:
+        """As in :class:`MixedShardRows`, but each item's share of the rows of *both* categories."""
+        counts = np.concatenate([self.shards.item_counts(d, self.split) for d in ("source", "target")])
+        return np.log(np.maximum(counts, 1) / max(len(self), 1)).astype(np.float32)
+
+    def _emit(self, n_src: int, n_tgt: int):
         import tensorflow as tf
 
-        n_tgt, n_src = self.shards.n_items("target"), self.shards.n_items("source")
-        sizes = tf.constant([n_src, n_tgt], tf.int64)  # indexed by is_target
         offset = tf.constant([n_tgt, 0], tf.int64)  # source items come after the target items
         weight = tf.constant([self.source_weight, 1.0], tf.float32)
-        log_q_neg = tf.constant([uniform_log_q(self.negatives, n_src), uniform_log_q(self.negatives, n_tgt)],
-                                tf.float32)
-        log_f = None
-        if self.loss == "softmax":
-            counts = np.concatenate([self.shards.item_counts("target", self.split),
-                                     self.shards.item_counts("source", self.split)])
-            log_f = tf.constant(np.log(np.maximum(counts, 1) / max(len(self), 1)).astype(np.float32))
 
-        def columns(step, batch: dict) -> dict:
-            size = tf.shape(batch["item"], out_type=tf.int64)[0]
-            target = batch["is_target"]
-            draw = tf.random.stateless_uniform(tf.stack([size, self.negatives]),
-                                               seed=tf.stack([tf.constant(seed, tf.int64), step]), dtype=tf.float64)
-            n = tf.gather(sizes, target)[:, None]
+        def emit(user, target, item, neg):
             shift = tf.gather(offset, target)
-            neg = tf.minimum(tf.cast(tf.floor(draw * tf.cast(n, tf.float64)), tf.int64), n - 1) + shift[:, None]
-            out = {"user": batch["user"], "pos": batch["item"] + shift, "neg": neg,
-                   "weight": tf.gather(weight, target)}
-            if log_f is not None:
-                out["log_q"] = tf.gather(log_f, out["pos"])
-                out["log_q_neg"] = tf.gather(log_q_neg, target)
-            return out
+            return {"user": user, "pos": item + shift, "neg": neg + shift[:, None], "weight": tf.gather(weight, target)}
 
-        return columns
-
-    def _rows(self, seed: int, shuffled: bool) -> "tf.data.Dataset":
-        rows = super()._rows(seed, shuffled)
-        if shuffled:
-            return rows
-        # as written in CMF.rows: the target rows first, then the source rows
-        return rows.filter(lambda r: r["is_target"] == 1).concatenate(rows.filter(lambda r: r["is_target"] == 0))
+        return emit
 
 
 def sample_rows(rows: Rows | ShardRows, n: int = 4) -> dict[str, np.ndarray]:
@@ -291,5 +282,11 @@ def phase_shard_rows(model: Any, phase: Any, shards: Shards) -> ShardRows:
                           f"{getattr(cfg, 'loss', None)!r}) cannot stream from shards; only phases on one "
                           "category with a ranking loss (and the joint phases of shared-bottom and CMF) can.",
                           f"Train {model.name} from rows in memory, or override shard_rows for its phases.")
-    return ShardRows(shards, phase.data, "train", cfg.loss, getattr(cfg, "negatives", 1),
-                     getattr(cfg, "shuffle_buffer", ShardRows.shuffle_buffer))
+    return config_shard_rows(ShardRows, cfg, shards, phase.data)
+
+
+def config_shard_rows(cls: type[ShardRows], cfg: Any, shards: Shards, domain: str, **extra: Any) -> ShardRows:
+    """``cls`` over the training rows of ``domain`` with a method config's ``loss``, ``negatives`` and
+    optional ``shuffle_buffer``; ``extra`` are further fields of ``cls``."""
+    return cls(shards, domain, "train", cfg.loss, getattr(cfg, "negatives", 1),
+               getattr(cfg, "shuffle_buffer", cls.shuffle_buffer), **extra)
